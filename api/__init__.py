@@ -1,0 +1,1 @@
+"""HTTP API and web console (FastAPI). Nothing else in cjo imports this package."""

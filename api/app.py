@@ -1,0 +1,124 @@
+"""The FastAPI application factory. Routers are found in api/routes/ (one module per resource)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api import routes
+from api.errors import error_body, install_error_handlers
+from api.observability import RequestContextMiddleware, configure_logging
+from core.db import make_engine, migrate, session_scope
+from core.keys import Role, create_key
+from core.settings import Settings, get_settings
+
+__all__ = ["BackgroundService", "create_app"]
+
+log = logging.getLogger("cjo.app")
+
+
+class BackgroundService(Protocol):
+    """Something that runs beside the API (stream worker, outbox dispatcher, scheduler)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class BodyLimitMiddleware(BaseHTTPMiddleware):
+    """Refuse bodies over `max_body_bytes` with a clear 413 before anything parses them."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        too_big = length is not None and length.isdigit() and int(length) > self.max_bytes
+        if not too_big and request.method in {"POST", "PUT", "PATCH"} and length is None:
+            body = await request.body()  # chunked upload: measure what arrived
+            too_big = len(body) > self.max_bytes
+        if too_big:
+            return JSONResponse(
+                status_code=413,
+                content=error_body(
+                    413,
+                    f"request body larger than {self.max_bytes} bytes; split it (e.g. /v1/batch)",
+                ),
+            )
+        return await call_next(request)
+
+
+def discover_routers() -> list[Any]:
+    """Every `api/routes/<name>.py` that defines `router`, in name order."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{routes.__name__}.{info.name}")
+        router = getattr(module, "router", None)
+        if router is not None:
+            found.append(router)
+    return found
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    services: Sequence[BackgroundService] = (),
+    run_migrations: bool = True,
+) -> FastAPI:
+    """Build the app. Tests pass their own settings/engine; `cjo serve` passes services."""
+    settings = settings or get_settings()
+    settings.ensure_data_dir()
+    engine = engine or make_engine(settings.resolved_database_url)
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            migrate(engine)
+        if settings.admin_key:
+            with session_scope(engine) as session:
+                create_key(
+                    session,
+                    role=Role.admin,
+                    name="bootstrap",
+                    actor="system",
+                    key=settings.admin_key,
+                )
+        for service in services:
+            await service.start()
+            log.info("service started", extra={"fields": {"service": service.name}})
+        try:
+            yield
+        finally:
+            for service in reversed(services):
+                await service.stop()
+
+    app = FastAPI(
+        title="cjo",
+        version="0.1.0",
+        summary="Agentic customer journey orchestrator",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.key_cache = {}
+    app.state.services = list(services)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    for router in discover_routers():
+        app.include_router(router)
+    return app

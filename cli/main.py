@@ -1,0 +1,92 @@
+"""Entry point of the `cjo` command (CONTRACT.md lists the commands)."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import audit, keys
+from cli.common import not_available
+
+app = typer.Typer(
+    name="cjo",
+    help="cjo: agentic customer journey orchestrator.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys")
+brand_app = typer.Typer(help="Brand DNA store.", no_args_is_help=True)
+app.add_typer(brand_app, name="brand")
+
+
+@app.command("serve")
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default CJO_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default CJO_PORT)."),
+) -> None:
+    """Serve the API and UI with the in-process worker."""
+    from cli.serve import serve_forever
+
+    serve_forever(host=host, port=port)
+
+
+@app.command("run")
+def run() -> None:
+    """The main job on embedded defaults: what `make run` starts."""
+    from cli.serve import serve_forever
+
+    serve_forever(host=None, port=None, demo=True)
+
+
+@app.command("worker")
+def worker() -> None:
+    """Consume the event stream (scale-out process)."""
+    not_available("worker", "stream workers land with the CDP layer, issue #3")
+
+
+@app.command("import")
+def import_(
+    path: str | None = typer.Argument(None, help="JSONL or CSV file of events."),
+    dataset: str | None = typer.Option(None, "--dataset", help="A known real dataset: cdnow."),
+) -> None:
+    """Ingest events from a file or a known real dataset."""
+    not_available("import", "event import lands with the CDP layer, issue #3")
+
+
+@brand_app.command("ingest")
+def brand_ingest(directory: str = typer.Argument(..., help="Brand kit folder.")) -> None:
+    """Load a brand kit into the brand DNA store."""
+    not_available("brand ingest", "the brand DNA store lands in issue #5")
+
+
+@app.command("eval")
+def eval_(
+    suite: str | None = typer.Argument(None, help="Suite name; all suites when omitted."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per suite."),
+) -> None:
+    """Run evaluation suites and print their figures."""
+    from cli.measure import run_evals
+
+    run_evals(suite, as_json)
+
+
+@app.command("bench")
+def bench(
+    name: str | None = typer.Argument(None, help="Benchmark name; all when omitted."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per benchmark."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller sizes, for smoke runs."),
+) -> None:
+    """Run benchmarks and print figures with ratios to a baseline measured in the same run."""
+    from cli.measure import run_benches
+
+    run_benches(name, as_json, quick)
+
+
+@app.command("chat")
+def chat() -> None:
+    """Chat with the orchestrator in the terminal."""
+    not_available("chat", "the marketer chat agent lands in issue #9")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,60 @@
+"""Start the API + UI (and, for `cjo run`, the embedded demo) under uvicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import uvicorn
+from rich.panel import Panel
+
+from api.app import create_app
+from cli.common import console, open_engine
+from core.db import session_scope
+from core.keys import Role, create_key
+from core.settings import Settings, get_settings
+
+
+def demo_keys(settings: Settings) -> dict[str, str]:
+    """One key per role for the local demo, kept in data_dir so a second `make run` reuses them.
+
+    Only for the embedded, loopback-bound demo: the file is created with mode 0600.
+    """
+    path = Path(settings.data_dir) / "demo-keys.json"
+    engine = open_engine(settings)
+    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    with session_scope(engine) as session:
+        for role in Role:
+            created = create_key(
+                session,
+                role=role,
+                name=f"demo-{role.value}",
+                actor="system",
+                key=keys.get(role.value),
+            )
+            keys[role.value] = created.key
+    path.write_text(json.dumps(keys, indent=2))
+    os.chmod(path, 0o600)
+    engine.dispose()
+    return keys
+
+
+def serve_forever(host: str | None, port: int | None, demo: bool = False) -> None:
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    if demo:
+        keys = demo_keys(settings)
+        lines = "\n".join(f"[bold]{role:<9}[/] {key}" for role, key in keys.items())
+        console.print(
+            Panel(
+                f"cjo is starting on [link]http://{host}:{port}[/link]\n"
+                f"API docs: http://{host}:{port}/docs\n\nAPI keys for this demo "
+                f"(also in {settings.data_dir}/demo-keys.json):\n{lines}",
+                title="cjo run",
+                expand=False,
+            )
+        )
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""Quality evaluations (`cjo eval`). Each suite is `evals/suites/<name>.py` with `run()`."""
