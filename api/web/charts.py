@@ -143,6 +143,7 @@ def figures(data: Insights) -> list[dict[str, Any]]:
             ],
             "layout": _layout(
                 "LLM usage",
+                margin={**_LAYOUT["margin"], "r": 70},
                 yaxis={"title": {"text": "calls"}},
                 yaxis2={"title": {"text": "tokens"}, "overlaying": "y", "side": "right"},
             ),

@@ -20,6 +20,7 @@ _SINGLE_KEYS = ("next", "then", "else", "goto", "on_true", "on_false", "if_true"
                 "timeout", "on_timeout", "default")  # fmt: skip
 _TERMINAL = {"end", "exit", "stop", "finish"}
 BOX_W, BOX_H, GAP_X, GAP_Y = 180, 46, 36, 64
+SIDE = 90  # room on each side for edges that skip a layer or loop back
 
 
 @dataclass
@@ -135,7 +136,7 @@ def render_svg(graph: Graph, title: str) -> Markup:
     for node in graph.nodes:
         rows.setdefault(layer[node], []).append(node)
     widest = max(len(r) for r in rows.values())
-    width = widest * (BOX_W + GAP_X) + GAP_X
+    width = widest * (BOX_W + GAP_X) + GAP_X + 2 * SIDE
     height = (max(rows) + 1) * (BOX_H + GAP_Y) + GAP_Y // 2
     pos: dict[str, tuple[float, float]] = {}
     for depth, names in rows.items():
@@ -156,15 +157,23 @@ def render_svg(graph: Graph, title: str) -> Markup:
         x1, y1 = ax + BOX_W / 2, ay + BOX_H
         x2, y2 = bx + BOX_W / 2, by
         back = by <= ay
+        skips = by - ay > BOX_H + GAP_Y and abs(bx - ax) < BOX_W
         if back:  # loop back up: curve round the right-hand side
             x1, y1, x2, y2 = ax + BOX_W, ay + BOX_H / 2, bx + BOX_W, by + BOX_H / 2
-            d = f"M{x1},{y1} C{x1 + 60},{y1} {x2 + 60},{y2} {x2},{y2}"
+            d = f"M{x1},{y1} C{x1 + 80},{y1} {x2 + 80},{y2} {x2},{y2}"
+        elif skips:  # jumps over the steps between: curve round the left-hand side
+            x1, y1, x2, y2 = ax, ay + BOX_H / 2, bx, by + BOX_H / 2
+            d = f"M{x1},{y1} C{x1 - 80},{y1} {x2 - 80},{y2} {x2},{y2}"
         else:
             d = f"M{x1},{y1} C{x1},{(y1 + y2) / 2} {x2},{(y1 + y2) / 2} {x2},{y2}"
         parts.append(f'<path d="{d}" fill="none" stroke="#57606a" stroke-width="1.5" '
                      'marker-end="url(#arrow)"/>')  # fmt: skip
         if label:
             lx, ly = (x1 + x2) / 2 + 4, (y1 + y2) / 2
+            if skips:
+                lx -= 70
+            elif back:
+                lx += 62
             parts.append(f'<text x="{lx:.0f}" y="{ly:.0f}" font-size="11" fill="#57606a">'
                          f"{escape(label)}</text>")  # fmt: skip
     for name, (x, y) in pos.items():

@@ -93,7 +93,9 @@ def make_review(
         content=content,
         content_hash=content_hash(content),
         risk_score=0.62,
-        reasons=[{"check": "claims", "outcome": "escalate", "reasons": ["discount_claim_unverified"]}],
+        reasons=[
+            {"check": "claims", "outcome": "escalate", "reasons": ["discount_claim_unverified"]}
+        ],
         expires_at=utcnow() + timedelta(minutes=minutes_left),
     )
     session.add(row)

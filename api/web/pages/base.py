@@ -21,6 +21,7 @@ from api.web.session import (
 from api.web.templating import render
 from core.controls import set_paused
 from core.domain import CHANNELS
+from core.keys import Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,10 +59,12 @@ def root() -> RedirectResponse:
 @router.get("/console")
 @router.get("/console/")
 def home(request: Request, engine: EngineDep) -> Response:
-    """Send each role to the first page it may see."""
+    """Send each role to its work: reviewers to the queue, the others to their first page."""
     user = optional_user(request, engine)
     if user is None:
         return RedirectResponse("/console/login", status_code=303)
+    if user.role is Role.reviewer:
+        return RedirectResponse("/console/reviews", status_code=303)
     for ability, href, _ in PAGES:
         if user.may(ability):
             return RedirectResponse(href, status_code=303)
