@@ -40,6 +40,8 @@ def check_text(
 
 def install() -> bool:
     """Put stand-ins in sys.modules when the real modules are absent; True if installed."""
+    if "guardrails.review" in sys.modules:
+        return False
     if importlib.util.find_spec("guardrails.review") is not None:
         return False
     review_mod = types.ModuleType("guardrails.review")

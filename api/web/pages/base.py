@@ -79,6 +79,10 @@ def login_form(request: Request, error: str | None = None) -> HTMLResponse:
 @router.post("/console/login")
 def login(request: Request, engine: EngineDep, key: Annotated[str, Form()] = "") -> Response:
     """Check the key, then keep it in an HttpOnly, SameSite=Strict cookie."""
+    origin = request.headers.get("origin")
+    if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return render(request, "login.html", user=None, error="Cross-site sign-in refused.",
+                      status_code=403)  # fmt: skip
     key = key.strip()
     if not key or resolve_key(request, engine, key) is None:
         message = "Enter an API key." if not key else "That API key is unknown or revoked."

@@ -1,0 +1,85 @@
+"""The console's pure parts: journey graph reading, intervals, treated-vs-holdout figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from api.web.insights import collect, conversion_by_arm, mean_interval, wilson_interval
+from api.web.journey_graph import parse_graph, render_svg
+from core.clock import utcnow
+from core.db import session_scope
+from core.tables import Decision, Event, Review
+from tests.browser.seed import JOURNEY_YAML
+
+
+def test_graph_follows_branches_next_and_list_order() -> None:
+    graph = parse_graph(JOURNEY_YAML)
+    assert ("__trigger__", "wait_1h", "") in graph.edges
+    assert ("wait_1h", "decide", "") in graph.edges  # no explicit edge: falls through
+    assert ("decide", "send_email", "email") in graph.edges
+    assert ("decide", "end", "none") in graph.edges
+    assert not any(a == "end" for a, _, _ in graph.edges)  # an end step flows nowhere
+
+
+def test_graph_of_bad_yaml_says_why_and_draws_nothing() -> None:
+    graph = parse_graph("steps: [unclosed")
+    assert graph.error is not None and "does not parse" in graph.error
+    assert render_svg(graph, "x") == ""
+
+
+def test_svg_escapes_step_names() -> None:
+    graph = parse_graph("steps:\n  - id: '<script>alert(1)</script>'\n")
+    svg = str(render_svg(graph, "t"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_wilson_interval_brackets_the_rate_and_stays_in_bounds() -> None:
+    low, high = wilson_interval(30, 100)
+    assert low < 0.30 < high
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+
+
+def test_mean_interval_shrinks_with_more_data() -> None:
+    _, low_small, high_small = mean_interval([0.0, 10.0] * 5)
+    _, low_big, high_big = mean_interval([0.0, 10.0] * 500)
+    assert high_big - low_big < high_small - low_small
+
+
+def test_conversion_counts_orders_within_seven_days_per_arm(sqlite_engine: Engine) -> None:
+    now = utcnow()
+    start = now - timedelta(days=20)
+    with session_scope(sqlite_engine) as s:
+        for cid, holdout in [("t1", False), ("t2", False), ("h1", True), ("h2", True)]:
+            s.add(Decision(customer_id=cid, holdout=holdout, created_at=start))
+        orders = [("t1", 2, 50.0), ("t2", 9, 80.0), ("h1", 1, 20.0)]  # t2 orders too late
+        for i, (cid, day, revenue) in enumerate(orders):
+            s.add(
+                Event(
+                    message_id=f"o{i}",
+                    type="track",
+                    event="Order Completed",
+                    customer_id=cid,
+                    timestamp=start + timedelta(days=day),
+                    properties={"revenue": revenue},
+                )
+            )
+    with session_scope(sqlite_engine) as s:
+        treated, held_out = conversion_by_arm(s, now - timedelta(days=30))
+    assert (treated.customers, treated.conversions, treated.revenue_mean) == (2, 1, 25.0)
+    assert (held_out.customers, held_out.conversions, held_out.revenue_mean) == (2, 1, 10.0)
+
+
+def test_dashboard_figures_count_pending_reviews_and_overdue(sqlite_engine: Engine) -> None:
+    with session_scope(sqlite_engine) as s:
+        for minutes in (-5, 30):
+            s.add(Review(customer_id="c", channel="sms", content={}, content_hash="h",
+                         expires_at=utcnow() + timedelta(minutes=minutes)))  # fmt: skip
+    with session_scope(sqlite_engine) as s:
+        data = collect(s)
+    assert len(data.queue_ages_min) == 2 and data.queue_overdue == 1
+    assert data.totals["pending_reviews"] == 2
+    assert len(data.days) == 30 and data.days[-1] == utcnow().date()
