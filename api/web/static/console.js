@@ -46,7 +46,7 @@
 
   function busy(el) {
     return el.contains(document.activeElement) && document.activeElement !== document.body
-      || el.querySelector("[data-dirty]") !== null;
+      || el.querySelector("[data-dirty], details[open]") !== null;
   }
 
   function startPolling(el) {
