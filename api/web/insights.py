@@ -103,20 +103,27 @@ def _count_per_day(stamps: Sequence[datetime | None], days: list[date]) -> list[
     return out
 
 
+def _report(entry: AuditEntry) -> Mapping[str, Any]:
+    """The guardrail report inside an audit payload (guardrails/ nests it under `report`)."""
+    report = entry.payload.get("report")
+    return report if isinstance(report, dict) else entry.payload
+
+
 def _is_block(entry: AuditEntry) -> bool:
-    outcome = entry.payload.get("outcome") or entry.payload.get("verdict")
-    return entry.kind.startswith("guardrail") and (
-        outcome == "block" or entry.kind.endswith("block") or entry.kind.endswith("blocked")
-    )
+    """A real check that blocked (marketers' dry runs do not count)."""
+    if not entry.kind.startswith("guardrail") or entry.kind.endswith("dry_run"):
+        return False
+    return _report(entry).get("outcome") == "block" or entry.kind.endswith(("block", "blocked"))
 
 
 def _block_reasons(entry: AuditEntry) -> list[str]:
+    report = _report(entry)
     reasons: list[str] = []
-    for verdict in entry.payload.get("verdicts") or []:
+    for verdict in report.get("verdicts") or []:
         if isinstance(verdict, dict) and verdict.get("outcome") == "block":
             reasons += [str(r) for r in verdict.get("reasons") or [verdict.get("check", "?")]]
     if not reasons:
-        reasons = [str(r) for r in entry.payload.get("reasons") or []]
+        reasons = [str(r) for r in report.get("reasons") or []]
     return reasons or ["unspecified"]
 
 

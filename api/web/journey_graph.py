@@ -16,10 +16,12 @@ from markupsafe import Markup, escape
 __all__ = ["Graph", "parse_graph", "render_svg"]
 
 _BRANCH_KEYS = ("branches", "on", "routes", "outcomes", "cases")
+_RULE_KEYS = ("rules", "when", "conditions")
+_OPS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "in": "in"}
 _SINGLE_KEYS = ("next", "then", "else", "goto", "on_true", "on_false", "if_true", "if_false",
-                "timeout", "on_timeout", "default")  # fmt: skip
+                "timeout", "on_timeout")  # fmt: skip
 _TERMINAL = {"end", "exit", "stop", "finish"}
-BOX_W, BOX_H, GAP_X, GAP_Y = 180, 46, 36, 64
+BOX_W, BOX_H, GAP_X, GAP_Y = 220, 46, 36, 64
 SIDE = 90  # room on each side for edges that skip a layer or loop back
 
 
@@ -39,6 +41,15 @@ def _targets(value: Any) -> list[str]:
     if isinstance(value, dict) and ("to" in value or "step" in value):
         return [str(value.get("to") or value.get("step"))]
     return []
+
+
+def _rule_label(when: Any) -> str:
+    """`profile.computed.open_cart.value gte 50` -> `open_cart.value ≥ 50`."""
+    if not isinstance(when, dict) or "field" not in when:
+        return "if"
+    field = ".".join(str(when["field"]).split(".")[-2:])
+    op = _OPS.get(str(when.get("op", "eq")), str(when.get("op")))
+    return f"{field} exists" if op == "exists" else f"{field} {op} {when.get('value')}"
 
 
 def _steps(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -77,12 +88,25 @@ def parse_graph(definition: str) -> Graph:
             edges.append(("__trigger__", steps[0][0], ""))
     for index, (sid, step) in enumerate(steps):
         kind = step.get("type") or step.get("kind") or step.get("action") or ""
-        nodes[sid] = f"{sid} ({kind})" if kind and kind != sid else sid
+        extra = step.get("channels") or step.get("channel") or step.get("duration")
+        if isinstance(extra, list):
+            extra = ", ".join(str(e) for e in extra)
+        detail = f"{kind}: {extra}" if kind and extra else str(kind or extra or "")
+        nodes[sid] = f"{sid} ({detail})" if detail and detail != sid else sid
         found = False
         for key in _SINGLE_KEYS:
             for target in _targets(step.get(key)):
                 edges.append((sid, target, "" if key == "next" else key))
                 found = True
+        for key in _RULE_KEYS:
+            for rule in step.get(key) or [] if isinstance(step.get(key), list) else []:
+                if isinstance(rule, dict) and (rule.get("goto") or rule.get("next")):
+                    target = str(rule.get("goto") or rule.get("next"))
+                    edges.append((sid, target, _rule_label(rule.get("when", rule))))
+                    found = True
+        if step.get("default"):
+            edges.append((sid, str(step["default"]), "otherwise"))
+            found = True
         for key in _BRANCH_KEYS:
             branches = step.get(key)
             if isinstance(branches, dict):
@@ -180,7 +204,7 @@ def render_svg(graph: Graph, title: str) -> Markup:
         is_trigger = name == "__trigger__"
         fill = "#dbeafe" if is_trigger else "#ffffff"
         text = graph.nodes[name]
-        short = text if len(text) <= 26 else text[:25] + "…"
+        short = text if len(text) <= 31 else text[:30] + "…"
         parts.append(
             f'<g><rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="8" '
             f'fill="{fill}" stroke="#0b5fff" stroke-width="1.5"/>'

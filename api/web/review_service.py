@@ -63,6 +63,9 @@ def classify(exc: BaseException) -> ReviewRefusal | None:
     if not type(exc).__module__.startswith("guardrails"):
         return None
     name = type(exc).__name__
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status != 422 and 400 <= status < 600:
+        return ReviewRefusal(status, str(exc) or name)
     if name in _STATUS_BY_NAME:
         return ReviewRefusal(_STATUS_BY_NAME[name], str(exc) or name)
     if "NotFound" in name or isinstance(exc, LookupError):

@@ -15,13 +15,21 @@ from core.tables import Decision, Event, Review
 from tests.browser.seed import JOURNEY_YAML
 
 
-def test_graph_follows_branches_next_and_list_order() -> None:
+def test_graph_follows_rules_defaults_and_list_order() -> None:
     graph = parse_graph(JOURNEY_YAML)
-    assert ("__trigger__", "wait_1h", "") in graph.edges
-    assert ("wait_1h", "decide", "") in graph.edges  # no explicit edge: falls through
-    assert ("decide", "send_email", "email") in graph.edges
-    assert ("decide", "end", "none") in graph.edges
-    assert not any(a == "end" for a, _, _ in graph.edges)  # an end step flows nowhere
+    assert ("__trigger__", "reminder_email", "") in graph.edges
+    assert ("reminder_email", "wait_1d", "") in graph.edges  # no explicit edge: falls through
+    assert ("still_open", "nudge_sms", "open_cart.value ≥ 50") in graph.edges
+    assert ("still_open", "done", "otherwise") in graph.edges
+    assert not any(a == "done" for a, _, _ in graph.edges)  # an end step flows nowhere
+    assert graph.nodes["nudge_sms"] == "nudge_sms (action: sms)"
+
+
+def test_graph_reads_other_shapes_too() -> None:
+    graph = parse_graph(
+        "steps:\n  a: {type: decide, branches: {yes: b, no: c}}\n  b: {next: c}\n  c: {type: end}\n"
+    )
+    assert {(a, b) for a, b, _ in graph.edges} == {("a", "b"), ("a", "c"), ("b", "c")}
 
 
 def test_graph_of_bad_yaml_says_why_and_draws_nothing() -> None:

@@ -29,24 +29,30 @@ from core.tables import (
 
 JOURNEY_YAML = """\
 slug: cart-recovery
+version: 1
 name: Cart recovery
-trigger:
-  event: cart_abandoned
+trigger: cart_abandoned
+goal: {event: Order Completed, window: 3d}
 steps:
-  - id: wait_1h
-    type: wait
-    duration: 1h
-  - id: decide
-    type: decide
-    branches:
-      email: send_email
-      none: end
-  - id: send_email
-    type: send
-    channel: email
-    next: end
-  - id: end
-    type: end
+  - id: reminder_email
+    kind: action
+    channels: [email]
+    actions: [cart_reminder]
+  - id: wait_1d
+    kind: wait
+    duration: 1d
+  - id: still_open
+    kind: branch
+    rules:
+      - when: {field: profile.computed.open_cart.value, op: gte, value: 50}
+        goto: nudge_sms
+    default: done
+  - id: nudge_sms
+    kind: action
+    channels: [sms]
+    actions: [cart_nudge_sms]
+  - id: done
+    kind: end
 """
 
 EMAIL = {
@@ -197,12 +203,18 @@ def seed(engine: Engine) -> Scene:
         audit.append(
             s,
             actor="agent:journey",
-            kind="guardrails.checked",
+            kind="guardrail.checked",
             customer_id=cid,
             journey_id="cart-recovery",
             payload={
-                "outcome": "block",
-                "verdicts": [{"check": "consent", "outcome": "block", "reasons": ["no_consent"]}],
+                "stage": "plan",
+                "channel": "sms",
+                "report": {
+                    "outcome": "block",
+                    "verdicts": [
+                        {"check": "consent", "outcome": "block", "reasons": ["no_sms_consent"]}
+                    ],
+                },
             },
         )
         audit.append(

@@ -124,5 +124,5 @@ def test_admin_sees_the_audit_log_with_an_intact_chain(page: Any, live_server: L
     login(page, live_server, live_server.scene.keys[Role.admin])
     page.goto(f"{live_server.url}/console/audit")
     expect(page.get_by_test_id("chain")).to_contain_text("intact")
-    expect(page.get_by_test_id("audit")).to_contain_text("guardrails.checked")
+    expect(page.get_by_test_id("audit")).to_contain_text("guardrail.checked")
     screenshot(page, "audit")
