@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel, select
 
-__all__ = ["CapturedMail", "capture_table", "recent_mail"]
+__all__ = ["CapturedMail", "SandboxDelivery", "capture_table", "recent_mail", "sandbox_deliveries"]
 
 _FIELDS = {
     "sender": ("mail_from", "sender", "from_addr", "from_address", "envelope_from"),
@@ -36,16 +36,54 @@ class CapturedMail:
     text: str
 
 
-def capture_table() -> type[SQLModel] | None:
+@dataclass(frozen=True)
+class SandboxDelivery:
+    """What a sandboxed SMS/push provider received (tools/ keeps the request it was sent)."""
+
+    provider: str
+    recipient: str
+    at: datetime | None
+    request: dict[str, Any]
+
+
+def _tools_table(fragment: str) -> type[SQLModel] | None:
     try:
         module = importlib.import_module("tools.tables")
     except ImportError:
         return None
     for value in vars(module).values():
         name = getattr(value, "__tablename__", None)
-        if isinstance(value, type) and isinstance(name, str) and "captur" in name:
+        if isinstance(value, type) and isinstance(name, str) and fragment in name:
             return value
     return None
+
+
+def capture_table() -> type[SQLModel] | None:
+    return _tools_table("captur")
+
+
+def sandbox_deliveries(
+    session: Session, channel: str, limit: int = 50
+) -> list[SandboxDelivery] | None:
+    """Newest sandbox deliveries on `channel`, or None when this build has no sandbox table."""
+    table = _tools_table("sandbox")
+    if table is None or not hasattr(table, "channel"):
+        return None
+    query = select(table).where(table.channel == channel)
+    if hasattr(table, "received_at"):
+        query = query.order_by(table.received_at.desc())
+    out = []
+    for obj in session.exec(query.limit(limit)).all():
+        row = obj.model_dump()
+        out.append(
+            SandboxDelivery(
+                provider=str(row.get("provider", "")),
+                recipient=str(row.get("recipient", "")),
+                at=row.get("received_at"),
+                request=row.get("request") or {},
+            )
+        )
+    return out
 
 
 def _pick(row: dict[str, Any], field: str) -> Any:

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from sqlmodel import col, func, select
 
 from api.deps import SessionDep
-from api.web.capture_inbox import recent_mail
+from api.web.capture_inbox import recent_mail, sandbox_deliveries
 from api.web.session import UserDep
 from api.web.templating import render
 from core.domain import CHANNELS
@@ -42,6 +42,7 @@ def outbox(
         query = query.where(OutboxMessage.status == status)
     messages = session.exec(query.order_by(col(OutboxMessage.created_at).desc()).limit(100)).all()
     inbox = recent_mail(session) if channel == "email" else None
+    sandbox = sandbox_deliveries(session, channel) if channel in ("sms", "push") else None
     return render(
         request,
         "outbox.html",
@@ -53,4 +54,5 @@ def outbox(
         counts=counts,
         messages=messages,
         inbox=inbox,
+        sandbox=sandbox,
     )
