@@ -169,11 +169,17 @@ def seed(engine: Engine) -> Scene:
             action_id="cart_reminder",
             channel="email",
             explanation={
-                "summary": "Open cart worth 120.00 and email consent; reminder scores highest.",
+                "policy_arm": "model",
+                "preferred_channel": {"channel": "email", "reason": "opened 4 of last 5"},
+                "chosen": {"action_id": "cart_reminder", "reason": "highest_score"},
                 "candidates": [
-                    {"action_id": "cart_reminder", "score": 0.41, "eligible": True},
-                    {"action_id": "discount_10", "score": 0.38, "eligible": False,
-                     "failed": ["margin_floor"]},
+                    {"action_id": "cart_reminder", "channel": "email", "passed": True,
+                     "score": 0.41, "p_response": 0.12, "filters": [],
+                     "top_features": [{"feature": "open_cart_value", "contribution": 0.31}]},
+                    {"action_id": "discount_10", "channel": "email", "passed": False,
+                     "filters": [{"check": "margin_floor", "passed": False,
+                                  "reason": "discount would break the margin floor"}]},
+                    {"action_id": "nothing", "channel": None, "passed": True, "score": 0.0},
                 ],
             },
         )  # fmt: skip
