@@ -61,9 +61,9 @@ EMAIL = {
     "body_text": "Hi Ada, your trail shoes are still in your cart.",
     "body_html": "<h1 style='font-family:sans-serif'>Still thinking it over?</h1>"
     "<p>Hi Ada, your <b>trail shoes</b> are still in your cart.</p>"
-    "<p><a href='https://shop.example/cart'>Back to my cart</a></p>",
+    "<p><a href='https://shop.example.com/cart'>Back to my cart</a></p>",
     "cta_text": "Back to my cart",
-    "cta_url": "https://shop.example/cart",
+    "cta_url": "https://shop.example.com/cart",
 }
 
 
