@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from core import audit
 from core.clock import utcnow
 from core.db import session_scope
+from core.domain import GuardrailReport, PlannedAction, Verdict
 from core.keys import Role, create_key
 from core.tables import (
     Customer,
@@ -58,10 +60,13 @@ steps:
 EMAIL = {
     "subject": "You left something in your cart",
     "preheader": "Your basket is waiting",
-    "body_text": "Hi Ada, your trail shoes are still in your cart.",
+    "body_text": "Hi Ada, your trail shoes are still in your cart.\n\n"
+    "{{physical_address}} · Unsubscribe: {{unsubscribe_url}}",
     "body_html": "<h1 style='font-family:sans-serif'>Still thinking it over?</h1>"
     "<p>Hi Ada, your <b>trail shoes</b> are still in your cart.</p>"
-    "<p><a href='https://shop.example.com/cart'>Back to my cart</a></p>",
+    "<p><a href='https://shop.example.com/cart'>Back to my cart</a></p>"
+    "<p style='color:#666;font-size:12px'>{{physical_address}} · "
+    "<a href='{{unsubscribe_url}}'>Unsubscribe</a></p>",
     "cta_text": "Back to my cart",
     "cta_url": "https://shop.example.com/cart",
 }
@@ -80,6 +85,15 @@ class Scene:
     decision_id: str
 
 
+def _real_create_review() -> Any:
+    """guardrails.review.create_review, or None in a build without it (or with the stand-in)."""
+    try:
+        module = importlib.import_module("guardrails.review")
+    except ImportError:
+        return None
+    return getattr(module, "create_review", None)
+
+
 def make_review(
     session: Any,
     *,
@@ -89,21 +103,38 @@ def make_review(
     content: dict[str, Any] | None = None,
     minutes_left: int = 45,
 ) -> Review:
+    """A pending review, opened through guardrails.review.create_review when that exists."""
     content = content or dict(EMAIL)
-    row = Review(
+    report = GuardrailReport.of(
+        [Verdict.escalate("offer_claims", "discount_claim_unverified")], risk_score=0.62
+    )
+    action = PlannedAction(
         customer_id=customer_id,
-        journey_slug="cart-recovery",
-        decision_id=decision_id,
         channel=channel,
         action_id="cart_reminder",
+        journey_slug="cart-recovery",
+        decision_id=decision_id,
         content=content,
-        content_hash=content_hash(content),
-        risk_score=0.62,
-        reasons=[
-            {"check": "claims", "outcome": "escalate", "reasons": ["discount_claim_unverified"]}
-        ],
-        expires_at=utcnow() + timedelta(minutes=minutes_left),
+        recipient="ada@example.com" if channel == "email" else "+447700900123",
     )
+    create_review = _real_create_review()
+    if create_review is not None:
+        row: Review = create_review(
+            session, action=action, report=report, thread_id=None, actor="agent:journey"
+        )
+    else:
+        row = Review(
+            customer_id=customer_id,
+            journey_slug=action.journey_slug,
+            decision_id=decision_id,
+            channel=channel,
+            action_id=action.action_id,
+            content=content,
+            content_hash=content_hash(content),
+            risk_score=report.risk_score,
+            reasons=[v.model_dump(mode="json") for v in report.verdicts],
+        )
+    row.expires_at = utcnow() + timedelta(minutes=minutes_left)
     session.add(row)
     session.flush()
     return row
