@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from core.clock import as_utc, utcnow
 from core.tables import AuditEntry, Decision, Event, OutboxMessage, Review, TriggerFiring
@@ -33,6 +33,10 @@ Z95 = 1.959964
 CONVERSION_EVENT = "Order Completed"
 ATTRIBUTION_DAYS = 7
 REVENUE_KEYS = ("revenue", "total", "value")
+# Audit kinds that may record a model call, and creative sources that mean the model was asked.
+LLM_KIND_PREFIXES = ("creative.", "chat.", "llm.")
+LLM_SOURCES = ("llm", "revised")
+IN_CHUNK = 500
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -175,13 +179,17 @@ def conversion_by_arm(session: Session, since: datetime) -> list[ArmResult]:
         first.setdefault((customer_id, bool(holdout)), as_utc(created_at))
     customers = {c for c, _ in first}
     orders: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
-    if customers:
+    members_all = sorted(customers)
+    for start in range(0, len(members_all), IN_CHUNK):  # SQLite caps bound parameters
+        chunk = members_all[start : start + IN_CHUNK]
         for order_customer, ts, props in session.exec(
             select(Event.customer_id, Event.timestamp, Event.properties).where(
-                Event.type == "track", Event.event == CONVERSION_EVENT,
-                col(Event.timestamp) >= since, col(Event.customer_id).in_(list(customers)),
+                Event.type == "track",
+                Event.event == CONVERSION_EVENT,
+                col(Event.timestamp) >= since,
+                col(Event.customer_id).in_(chunk),
             )
-        ):  # fmt: skip
+        ):
             amount = next(
                 (props[k] for k in REVENUE_KEYS if isinstance(props.get(k), int | float)), 0
             )
@@ -225,14 +233,16 @@ def collect(session: Session, *, window_days: int = 30) -> Insights:
     llm_calls = [0] * len(days)
     llm_tokens = [0] * len(days)
     index = _day_index(days)
+    llm_kinds = or_(*(col(AuditEntry.kind).startswith(p) for p in LLM_KIND_PREFIXES))
     for ts, payload in session.exec(
-        select(AuditEntry.ts, AuditEntry.payload).where(col(AuditEntry.ts) >= since)
+        select(AuditEntry.ts, AuditEntry.payload).where(col(AuditEntry.ts) >= since, llm_kinds)
     ):
         tokens = _tokens(payload)
         i = index.get(as_utc(ts).date())
-        if tokens is not None and i is not None:
-            llm_calls[i] += 1
-            llm_tokens[i] += tokens
+        if i is None or (tokens is None and payload.get("source") not in LLM_SOURCES):
+            continue
+        llm_calls[i] += 1
+        llm_tokens[i] += tokens or 0
     pending = session.exec(
         select(Review.created_at, Review.expires_at).where(Review.status == "pending")
     ).all()

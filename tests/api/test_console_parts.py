@@ -91,3 +91,17 @@ def test_dashboard_figures_count_pending_reviews_and_overdue(sqlite_engine: Engi
     assert len(data.queue_ages_min) == 2 and data.queue_overdue == 1
     assert data.totals["pending_reviews"] == 2
     assert len(data.days) == 30 and data.days[-1] == utcnow().date()
+
+
+def test_llm_usage_counts_model_calls_and_their_tokens(sqlite_engine: Engine) -> None:
+    from core import audit
+
+    with session_scope(sqlite_engine) as s:
+        audit.append(s, actor="agent:creative", kind="creative.written", payload={"source": "llm"})
+        audit.append(s, actor="agent:creative", kind="creative.written",
+                     payload={"source": "cache"})  # fmt: skip
+        audit.append(s, actor="agent:chat", kind="chat.turn", payload={"usage": {"tokens": 120}})
+        audit.append(s, actor="x", kind="other.thing", payload={"tokens": 999})
+    with session_scope(sqlite_engine) as s:
+        data = collect(s)
+    assert (sum(data.llm_calls), sum(data.llm_tokens)) == (2, 120)
