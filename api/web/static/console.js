@@ -66,7 +66,7 @@
         .catch(function () { /* offline for a moment: try again next tick */ });
     }
     if (el.hasAttribute("data-eager")) refresh();
-    setInterval(refresh, every);
+    if (every > 0) setInterval(refresh, every);
   }
 
   function startLiveCheck(form) {
