@@ -59,7 +59,8 @@
           return r.ok ? r.text() : null;
         })
         .then(function (html) {
-          if (html === null || busy(el)) return;
+          if (html === null || busy(el) || html === el.__last) return;
+          el.__last = html;
           el.innerHTML = html;
           init(el);
         })
