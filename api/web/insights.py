@@ -7,6 +7,7 @@ difference is larger than the noise.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -169,14 +170,40 @@ def activity_per_day(session: Session, days: list[date], since: datetime) -> dic
     }
 
 
+def _assignment_table() -> Any:
+    """agents/' journey holdout assignments (treated/control per run), when that package exists."""
+    try:
+        return importlib.import_module("agents.tables").JourneyAssignment
+    except (ImportError, AttributeError):
+        return None
+
+
 def conversion_by_arm(session: Session, since: datetime) -> list[ArmResult]:
-    """Per arm, customers with a decision since `since` who ordered within ATTRIBUTION_DAYS."""
+    """Per arm, customers first exposed since `since` who ordered within ATTRIBUTION_DAYS.
+
+    Exposure is a decision (Decision.holdout marks decisioning's control groups) or a journey
+    assignment (agents/ puts a share of each journey's customers in a `control` arm that gets
+    no decision at all); a customer's first exposure in each arm starts its window.
+    """
+    exposures: list[tuple[str, bool, datetime]] = [
+        (c, bool(h), as_utc(t))
+        for c, t, h in session.exec(
+            select(Decision.customer_id, Decision.created_at, Decision.holdout)
+            .where(col(Decision.created_at) >= since).limit(50_000)
+        )
+    ]  # fmt: skip
+    assignment = _assignment_table()
+    if assignment is not None:
+        exposures += [
+            (c, arm == "control", as_utc(t))
+            for c, arm, t in session.exec(
+                select(assignment.customer_id, assignment.arm, assignment.assigned_at)
+                .where(col(assignment.assigned_at) >= since).limit(50_000)
+            )
+        ]  # fmt: skip
     first: dict[tuple[str, bool], datetime] = {}
-    for customer_id, created_at, holdout in session.exec(
-        select(Decision.customer_id, Decision.created_at, Decision.holdout)
-        .where(col(Decision.created_at) >= since).order_by(col(Decision.created_at)).limit(50_000)
-    ):  # fmt: skip
-        first.setdefault((customer_id, bool(holdout)), as_utc(created_at))
+    for customer_id, holdout, at in sorted(exposures, key=lambda e: e[2]):
+        first.setdefault((customer_id, holdout), at)
     customers = {c for c, _ in first}
     orders: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
     members_all = sorted(customers)

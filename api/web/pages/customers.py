@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,8 +106,28 @@ def timeline(session: Session, customer_id: str, ids: list[str]) -> list[Timelin
         .limit(TIMELINE_LIMIT)
     ):
         items.append(TimelineItem(as_utc(a.ts), "outcome", a.kind, a.payload, a))
+    items += _attributions(session, ids)
     items.sort(key=lambda i: i.at, reverse=True)
     return items[:TIMELINE_LIMIT]
+
+
+def _attributions(session: Session, ids: list[str]) -> list[TimelineItem]:
+    """Outcomes agents/ credited to a decision (conversion, click, unsubscribe), if present."""
+    try:
+        table: Any = importlib.import_module("agents.tables").Attribution
+    except (ImportError, AttributeError):
+        return []
+    rows = session.exec(
+        select(table).where(col(table.customer_id).in_(ids)).limit(TIMELINE_LIMIT)
+    ).all()
+    out = []
+    for row in rows:
+        title = f"{row.kind} credited to decision {str(row.decision_id)[:8]}"
+        if row.revenue:
+            title += f" (revenue {row.revenue:.2f})"
+        detail = {"journey": row.journey_slug, "reward": row.reward, "revenue": row.revenue}
+        out.append(TimelineItem(as_utc(row.created_at), "outcome", title, detail, row))
+    return out
 
 
 def _forbidden(request: Request, session: Session, user: Any) -> Response:
