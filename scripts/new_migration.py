@@ -16,10 +16,10 @@ from pathlib import Path
 # Import this checkout's packages, not whatever the virtualenv's editable install points at.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alembic import command  # noqa: E402
-from alembic.script import ScriptDirectory  # noqa: E402
+from alembic import command
+from alembic.script import ScriptDirectory
 
-from core.db import REPO_ROOT  # noqa: E402, alembic_config, make_engine, migrate
+from core.db import REPO_ROOT, alembic_config, make_engine, migrate
 
 
 def main(package: str, message: str) -> None:
