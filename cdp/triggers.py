@@ -142,7 +142,11 @@ def fire(
     """Insert one firing unless its dedup_key exists; audited. True when it is new."""
     table: Any = TriggerFiring.__table__  # type: ignore[attr-defined]
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = module.insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+    stmt = (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(table.c.id)
+    )
     result: Any = session.execute(
         stmt,
         {
@@ -155,7 +159,7 @@ def fire(
             "data": data,
         },
     )
-    if result.rowcount != 1:
+    if result.first() is None:  # dedup_key already fired
         return False
     audit.append(
         session,
