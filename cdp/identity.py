@@ -26,6 +26,7 @@ from core.tables import Customer, Event, Identity, new_id
 
 __all__ = [
     "IDENTITY_KINDS",
+    "IdentityGraph",
     "identities_of",
     "normalise_email",
     "normalise_phone",
@@ -101,62 +102,102 @@ def resolve_customer_id(session: Session, any_id: str) -> str | None:
     return None
 
 
-def _owners(session: Session, keys: Iterable[Key]) -> dict[Key, str]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    rows = session.exec(select(Identity).where(col(Identity.value).in_([v for _, v in keys]))).all()
-    wanted = set(keys)
-    return {
-        (r.kind, r.value): _canonical(session, r.customer_id)
-        for r in rows
-        if (r.kind, r.value) in wanted
-    }
+class IdentityGraph:
+    """The identity rows one processing batch touches, read in bulk and kept in memory.
 
+    Identity rows always point at the canonical customer (a merge re-points them), so an owner
+    lookup needs no `merged_into` walk. Writes go to the session; the cache mirrors them.
+    """
 
-def _user_ids(session: Session, customer_id: str) -> set[str]:
-    return set(
-        session.exec(
-            select(Identity.value).where(
-                Identity.customer_id == customer_id, Identity.kind == "user_id"
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.owners: dict[Key, str | None] = {}
+        self._user_ids: dict[str, set[str]] = {}
+
+    def preload(self, keys: Iterable[Key]) -> None:
+        wanted = {k for k in keys if k not in self.owners}
+        values = sorted({v for _, v in wanted})
+        for start in range(0, len(values), 500):
+            rows = self.session.exec(
+                select(Identity).where(col(Identity.value).in_(values[start : start + 500]))
+            ).all()
+            for row in rows:
+                self.owners[(row.kind, row.value)] = row.customer_id
+                if row.kind == "user_id":
+                    self._user_ids.setdefault(row.customer_id, set()).add(row.value)
+        for key in wanted:
+            self.owners.setdefault(key, None)
+
+    def owner(self, key: Key) -> str | None:
+        if key not in self.owners:
+            self.preload([key])
+        return self.owners[key]
+
+    def user_ids(self, customer_id: str) -> set[str]:
+        if customer_id not in self._user_ids:
+            self._user_ids[customer_id] = set(
+                self.session.exec(
+                    select(Identity.value).where(
+                        Identity.customer_id == customer_id, Identity.kind == "user_id"
+                    )
+                ).all()
             )
-        ).all()
-    )
+        return self._user_ids[customer_id]
+
+    def add(self, key: Key, customer_id: str) -> None:
+        self.session.add(Identity(kind=key[0], value=key[1], customer_id=customer_id))
+        self.owners[key] = customer_id
+        if key[0] == "user_id":
+            self.user_ids(customer_id).add(key[1])
+
+    def merged(self, loser: str, survivor: str) -> None:
+        for key, owner in self.owners.items():
+            if owner == loser:
+                self.owners[key] = survivor
+        moved = self._user_ids.pop(loser, set())
+        self.user_ids(survivor).update(moved)
 
 
 def resolve_identities(
-    session: Session, keys: list[Key], *, actor: str = "cdp", explicit: bool = False
+    session: Session,
+    keys: list[Key],
+    *,
+    actor: str = "cdp",
+    explicit: bool = False,
+    graph: IdentityGraph | None = None,
 ) -> tuple[str, list[str]]:
     """Attach `keys` to one canonical customer, merging where the rules allow.
 
     Returns (canonical id, ids of customers merged into it by this call). `explicit` is set for
     `alias` messages, which merge even customers with different userIds.
     """
-    owned = _owners(session, keys)
+    graph = graph or IdentityGraph(session)
+    graph.preload(keys)
     user_id = next((v for k, v in keys if k == "user_id"), None)
-    primary: str | None = owned.get(("user_id", user_id)) if user_id else None
+    primary: str | None = graph.owner(("user_id", user_id)) if user_id else None
     if primary is None:
         for key in keys:
-            owner = owned.get(key)
+            owner = graph.owner(key)
             if owner is None:
                 continue
-            if user_id is None or explicit or not (_user_ids(session, owner) - {user_id}):
+            if user_id is None or explicit or not (graph.user_ids(owner) - {user_id}):
                 primary = owner
                 break
     if primary is None:
         primary = new_id()
         session.add(Customer(id=primary))
-        session.flush()
+        graph._user_ids[primary] = set()
     merged: list[str] = []
     for key in keys:
-        owner = owned.get(key)
+        owner = graph.owner(key)
         if owner is None:
-            session.add(Identity(kind=key[0], value=key[1], customer_id=primary))
-            owned[key] = primary
+            graph.add(key, primary)
         elif owner != primary and owner not in merged:
-            clash = _user_ids(session, owner) | _user_ids(session, primary)
+            clash = graph.user_ids(owner) | graph.user_ids(primary)
             if explicit or len(clash) <= 1:
+                session.flush()
                 _merge(session, loser=owner, survivor=primary, reason=key, actor=actor)
+                graph.merged(owner, primary)
                 merged.append(owner)
             else:
                 audit.append(
@@ -174,7 +215,6 @@ def resolve_identities(
                         "rule": "a customer holds one userId; first claim keeps the identifier",
                     },
                 )
-    session.flush()
     return primary, merged
 
 

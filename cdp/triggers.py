@@ -185,17 +185,22 @@ def on_event(
     before: dict[str, Any],
     after: dict[str, Any],
     now: datetime,
+    jobs: Jobs | None = None,
 ) -> int:
-    """Apply every rule to one processed event; returns how many firings it made."""
+    """Apply every rule to one processed event; returns how many firings it made.
+
+    `jobs` caches scheduled rows by (rule, customer) for a batch (see pipeline.py).
+    """
+    jobs = jobs if jobs is not None else {}
     fired = 0
     at = as_utc(event.timestamp)
     name = event.event if event.type == "track" else None
     for rule in rules.triggers:
         if isinstance(rule, AfterRule):
             if name in rule.unless:
-                _cancel(session, rule, customer_id, at)
+                _cancel(session, rule, customer_id, at, jobs)
             if name == rule.event:
-                _schedule(session, rule, customer_id, event, at)
+                _schedule(session, rule, customer_id, event, at, jobs)
             continue
         if _stale(rule, at, now):
             continue
@@ -217,16 +222,34 @@ def on_event(
     return fired
 
 
-def _job(session: Session, rule: AfterRule, customer_id: str) -> ScheduledTrigger | None:
-    return session.exec(
-        select(ScheduledTrigger).where(
-            ScheduledTrigger.rule == rule.name, ScheduledTrigger.customer_id == customer_id
-        )
-    ).first()
+Jobs = dict[tuple[str, str], ScheduledTrigger | None]
 
 
-def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime) -> None:
-    job = _job(session, rule, customer_id)
+def preload_jobs(session: Session, customer_ids: list[str], jobs: Jobs) -> None:
+    """Read the scheduled rows of many customers at once into `jobs`."""
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        for row in session.exec(
+            select(ScheduledTrigger).where(col(ScheduledTrigger.customer_id).in_(chunk))
+        ):
+            jobs[(row.rule, row.customer_id)] = row
+
+
+def _job(
+    session: Session, rule: AfterRule, customer_id: str, jobs: Jobs
+) -> ScheduledTrigger | None:
+    key = (rule.name, customer_id)
+    if key not in jobs:
+        jobs[key] = session.exec(
+            select(ScheduledTrigger).where(
+                ScheduledTrigger.rule == rule.name, ScheduledTrigger.customer_id == customer_id
+            )
+        ).first()
+    return jobs[key]
+
+
+def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime, jobs: Jobs) -> None:
+    job = _job(session, rule, customer_id, jobs)
     if job is not None and job.status == "pending" and as_utc(job.anchor_at) <= at:
         job.status = "cancelled"
         job.updated_at = at
@@ -234,14 +257,16 @@ def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime) -
 
 
 def _schedule(
-    session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime
+    session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime, jobs: Jobs
 ) -> None:
-    job = _job(session, rule, customer_id)
+    job = _job(session, rule, customer_id, jobs)
     if job is not None and as_utc(job.anchor_at) >= at:
         return  # an older event arriving late does not move a newer schedule
-    job = job or ScheduledTrigger(
-        rule=rule.name, customer_id=customer_id, anchor_message_id="", anchor_at=at, due_at=at
-    )
+    if job is None:
+        job = ScheduledTrigger(
+            rule=rule.name, customer_id=customer_id, anchor_message_id="", anchor_at=at, due_at=at
+        )
+        jobs[(rule.name, customer_id)] = job
     job.anchor_message_id = event.message_id
     job.anchor_at = at
     job.due_at = at + timedelta(minutes=rule.after_minutes)
