@@ -41,9 +41,15 @@ def run() -> None:
 
 
 @app.command("worker")
-def worker() -> None:
+def worker(
+    exit_after_idle: float | None = typer.Option(
+        None, "--exit-after-idle", help="Stop after this many seconds with nothing to do."
+    ),
+) -> None:
     """Consume the event stream (scale-out process)."""
-    not_available("worker", "stream workers land with the CDP layer, issue #3")
+    from cli.worker import run_worker
+
+    run_worker(exit_after_idle)
 
 
 @app.command("import")

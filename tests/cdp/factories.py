@@ -21,15 +21,27 @@ def at(minutes: float = 0) -> str:
 
 
 def track(event: str, user: str | None = "u1", minutes: float = 0, **props: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "track", "event": event, "timestamp": at(minutes), "properties": props}
+    msg: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "timestamp": at(minutes),
+        "properties": props,
+    }
     msg["messageId"] = f"m{next(_seq)}"
     if user:
         msg["userId"] = user
     return msg
 
 
-def identify(user: str | None = "u1", minutes: float = 0, anon: str | None = None, **traits: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "identify", "traits": traits, "timestamp": at(minutes), "messageId": f"m{next(_seq)}"}
+def identify(
+    user: str | None = "u1", minutes: float = 0, anon: str | None = None, **traits: Any
+) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "type": "identify",
+        "traits": traits,
+        "timestamp": at(minutes),
+        "messageId": f"m{next(_seq)}",
+    }
     if user:
         msg["userId"] = user
     if anon:

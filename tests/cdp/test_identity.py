@@ -57,7 +57,10 @@ def test_two_user_ids_claiming_one_email_do_not_merge(engine: Engine) -> None:
 
 def test_alias_merges_explicitly(sqlite_engine: Engine) -> None:
     ingest(sqlite_engine, order("old-id", 0, 4.0), order("new-id", 1, 6.0))
-    ingest(sqlite_engine, {"type": "alias", "previousId": "old-id", "userId": "new-id", "messageId": "al1"})
+    ingest(
+        sqlite_engine,
+        {"type": "alias", "previousId": "old-id", "userId": "new-id", "messageId": "al1"},
+    )
     drain(sqlite_engine, rules=NO_RULES)
     with Session(sqlite_engine) as session:
         assert resolve_customer_id(session, "old-id") == resolve_customer_id(session, "new-id")

@@ -60,7 +60,10 @@ def test_order_completed_cancels_the_cart_trigger(engine: Engine) -> None:
 def test_first_purchase_fires_only_for_the_first_order(sqlite_engine: Engine) -> None:
     ingest(sqlite_engine, order("c3", 0), order("c3", 1), track("Trial Started", "c3", 2))
     drain(sqlite_engine, now=NOW, rules=RULES)
-    assert firings(sqlite_engine) == [("first_purchase", "onboarding"), ("trial_started", "trial-to-paid")]
+    assert firings(sqlite_engine) == [
+        ("first_purchase", "onboarding"),
+        ("trial_started", "trial-to-paid"),
+    ]
 
 
 def test_churn_risk_crossing_fires_winback(sqlite_engine: Engine, scorer: None) -> None:
@@ -89,5 +92,7 @@ def test_old_occasions_are_not_fired(sqlite_engine: Engine) -> None:
 def test_invalid_rule_file_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text("triggers:\n  - name: x\n    journey: j\n    kind: after\n    event: A\n")
-    with pytest.raises(TriggerConfigError, match=r"triggers\.0\.after\.after_minutes: Field required"):
+    with pytest.raises(
+        TriggerConfigError, match=r"triggers\.0\.after\.after_minutes: Field required"
+    ):
         load_rules(path)
