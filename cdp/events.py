@@ -69,7 +69,7 @@ class Page(_Base):
 class Alias(_Base):
     type: Literal["alias"] = "alias"
     previous_id: _ID
-    user_id: _ID  # type: ignore[assignment]  # required for alias
+    user_id: _ID  # required for alias
 
     @field_validator("previous_id", mode="before")
     @classmethod

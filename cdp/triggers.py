@@ -207,12 +207,12 @@ def on_event(
         if isinstance(rule, EventRule) and name == rule.event:
             if rule.when is None or rule.when.holds(after):
                 suffix = "" if rule.once_per_customer else f":{event.message_id}"
-                data = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
+                info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
                 fired += fire(
-                    session, rule, customer_id, f"{rule.name}:{customer_id}{suffix}", data, now
+                    session, rule, customer_id, f"{rule.name}:{customer_id}{suffix}", info, now
                 )
         elif isinstance(rule, ThresholdRule) and rule.holds(after) and not rule.holds(before):
-            data = {
+            data: dict[str, Any] = {
                 "trait": rule.trait,
                 "value": after.get(rule.trait),
                 "message_id": event.message_id,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,8 +17,19 @@ from cdp.importer import ImportReport, import_messages, read_file
 from cdp.pipeline import process_pending
 from cli.common import console, err_console, open_engine
 from core.clock import as_utc
+from core.settings import get_settings
 
 DATASETS = ("cdnow",)
+
+
+def _publish(url: str, records: Iterable[tuple[int, dict[str, Any] | str]], as_json: bool) -> None:
+    """With CJO_STREAM_URL set, imports go to JetStream; `cjo worker` processes accept them."""
+    from cdp.stream import publish
+
+    messages = [r for _, r in records if isinstance(r, dict)]
+    count = asyncio.run(publish(url, messages))
+    summary = {"published": count, "stream_url": url}
+    print(json.dumps(summary)) if as_json else console.print(f"published {count} to {url}")
 
 
 def run_import(
@@ -36,13 +50,17 @@ def run_import(
     if path is not None and not Path(path).is_file():
         err_console.print(f"[red]no such file: {path}[/]")
         raise typer.Exit(code=2)
-    engine = open_engine()
+    records: Iterable[tuple[int, dict[str, Any] | str]]
     if dataset == "cdnow":
         records = enumerate(cdnow_messages(limit=limit, synthetic_contacts=synthetic_contacts), 1)
-        total = None
     else:
         records = read_file(Path(str(path)))
-        total = None
+    settings = get_settings()
+    if settings.stream_url:
+        _publish(settings.stream_url, records, as_json)
+        return
+    engine = open_engine()
+    total = None
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
