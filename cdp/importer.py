@@ -89,6 +89,14 @@ def _with_type(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "type": "track" if "event" in message else "identify"}
 
 
+def _loc(loc: tuple[Any, ...]) -> str:
+    """`track.event` -> `event`: the union tag pydantic puts first is noise to the reader."""
+    parts = list(loc)
+    if parts and parts[0] in ("track", "identify", "page", "screen", "alias"):
+        parts.pop(0)
+    return ".".join(str(p) for p in parts) or "message"
+
+
 def import_messages(
     engine: Engine,
     records: Iterable[tuple[int, dict[str, Any] | str]],
@@ -121,7 +129,7 @@ def import_messages(
             report.invalid += 1
             if len(report.errors) < 20:
                 reason = (
-                    "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                    "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
                     if isinstance(exc, ValidationError)
                     else str(exc)
                 )
