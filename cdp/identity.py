@@ -13,15 +13,16 @@ Rules (docs/cdp.md says why):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from cdp.tables import ScheduledTrigger
 from core import audit
+from core.clock import utcnow
 from core.tables import Customer, Event, Identity, new_id
 
 __all__ = [
@@ -109,10 +110,38 @@ class IdentityGraph:
     lookup needs no `merged_into` walk. Writes go to the session; the cache mirrors them.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, on_merge: Callable[[], None] | None = None) -> None:
         self.session = session
         self.owners: dict[Key, str | None] = {}
         self._user_ids: dict[str, set[str]] = {}
+        self._new_customers: list[dict[str, Any]] = []
+        self._new_identities: list[dict[str, Any]] = []
+        self.created: set[str] = set()
+        self.on_merge = on_merge
+
+    def flush_new(self) -> None:
+        """Write the customers and identities created so far (bulk inserts)."""
+        now = utcnow()
+        if self._new_customers:
+            self.session.execute(insert(Customer), self._new_customers)
+        if self._new_identities:
+            rows = [{**row, "created_at": now} for row in self._new_identities]
+            self.session.execute(insert(Identity), rows)
+        self._new_customers.clear()
+        self._new_identities.clear()
+
+    def before_merge(self) -> None:
+        self.flush_new()
+        if self.on_merge is not None:
+            self.on_merge()
+        self.session.flush()
+
+    def new_customer(self) -> str:
+        customer_id = new_id()
+        self.created.add(customer_id)
+        self._new_customers.append({"id": customer_id, "created_at": utcnow()})
+        self._user_ids[customer_id] = set()
+        return customer_id
 
     def preload(self, keys: Iterable[Key]) -> None:
         wanted = {k for k in keys if k not in self.owners}
@@ -145,7 +174,7 @@ class IdentityGraph:
         return self._user_ids[customer_id]
 
     def add(self, key: Key, customer_id: str) -> None:
-        self.session.add(Identity(kind=key[0], value=key[1], customer_id=customer_id))
+        self._new_identities.append({"kind": key[0], "value": key[1], "customer_id": customer_id})
         self.owners[key] = customer_id
         if key[0] == "user_id":
             self.user_ids(customer_id).add(key[1])
@@ -171,6 +200,7 @@ def resolve_identities(
     Returns (canonical id, ids of customers merged into it by this call). `explicit` is set for
     `alias` messages, which merge even customers with different userIds.
     """
+    own_graph = graph is None
     graph = graph or IdentityGraph(session)
     graph.preload(keys)
     user_id = next((v for k, v in keys if k == "user_id"), None)
@@ -184,9 +214,7 @@ def resolve_identities(
                 primary = owner
                 break
     if primary is None:
-        primary = new_id()
-        session.add(Customer(id=primary))
-        graph._user_ids[primary] = set()
+        primary = graph.new_customer()
     merged: list[str] = []
     for key in keys:
         owner = graph.owner(key)
@@ -195,7 +223,7 @@ def resolve_identities(
         elif owner != primary and owner not in merged:
             clash = graph.user_ids(owner) | graph.user_ids(primary)
             if explicit or len(clash) <= 1:
-                session.flush()
+                graph.before_merge()
                 _merge(session, loser=owner, survivor=primary, reason=key, actor=actor)
                 graph.merged(owner, primary)
                 merged.append(owner)
@@ -215,6 +243,8 @@ def resolve_identities(
                         "rule": "a customer holds one userId; first claim keeps the identifier",
                     },
                 )
+    if own_graph:
+        graph.flush_new()
     return primary, merged
 
 

@@ -10,21 +10,23 @@ which also keeps per-customer order: events are taken in arrival order.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from cdp.identity import IdentityGraph, Key, identities_of, resolve_identities
+from cdp.batch import Batch
+from cdp.identity import Key, identities_of, resolve_identities
 from cdp.profiles import apply_to_profile
 from cdp.traits import public_traits
-from cdp.triggers import Jobs, TriggerSet, load_rules, on_event, preload_jobs, run_due
+from cdp.triggers import TriggerSet, load_rules, on_event, run_due
 from core.clock import as_utc, utcnow
 from core.db import session_scope
-from core.tables import Event, Profile
+from core.tables import Event
+
+_EVENTS: Any = Event.__table__  # type: ignore[attr-defined]
 
 __all__ = ["default_rules", "process_event", "process_pending", "run_scheduler"]
 
@@ -45,67 +47,7 @@ def _lock(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
-@dataclass
-class Batch:
-    """What one processing transaction has read so far: identities, profiles, scheduled rows."""
-
-    graph: IdentityGraph
-    rules: TriggerSet
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    jobs: Jobs = field(default_factory=dict)
-    known: set[str] = field(default_factory=set)
-
-    @classmethod
-    def load(cls, session: Session, events: list[Event], rules: TriggerSet) -> Batch:
-        graph = IdentityGraph(session)
-        keys = [k for e in events for k in identities_of(e)]
-        keys += [
-            (kind, str(e.properties.get("previousId")))
-            for e in events
-            if e.type == "alias"
-            for kind in ("user_id", "anonymous_id")
-        ]
-        graph.preload(keys)
-        batch = cls(graph, rules)
-        owners = sorted({c for c in graph.owners.values() if c is not None})
-        for start in range(0, len(owners), 500):
-            for row in session.exec(
-                select(Profile).where(col(Profile.customer_id).in_(owners[start : start + 500]))
-            ):
-                batch.profiles[row.customer_id] = row
-        preload_jobs(session, owners, batch.jobs)
-        for cid in owners:
-            batch.settle_new(cid, stored=True)
-        return batch
-
-    def settle_new(self, customer_id: str, *, stored: bool) -> None:
-        """Remember a customer whose rows are all read (or, if just created, that none exist)."""
-        self.known.add(customer_id)
-        for rule in self.rules.triggers:
-            self.jobs.setdefault((rule.name, customer_id), None)
-        if not stored:
-            profile = Profile(customer_id=customer_id)
-            self.profiles[customer_id] = profile
-            self.graph.session.add(profile)
-
-    def profile(self, session: Session, customer_id: str) -> Profile:
-        found = self.profiles.get(customer_id) or session.get(Profile, customer_id)
-        if found is None:
-            found = Profile(customer_id=customer_id)
-            session.add(found)
-        self.profiles[customer_id] = found
-        return found
-
-    def forget(self, *customer_ids: str) -> None:
-        """After a merge, re-read these customers' rows from the database."""
-        for cid in customer_ids:
-            self.known.discard(cid)
-            self.profiles.pop(cid, None)
-            for key in [k for k in self.jobs if k[1] == cid]:
-                del self.jobs[key]
-
-
-def _alias_keys(batch: Batch, event: Event) -> list[Key]:
+def _alias_keys(batch: Batch, event: Any) -> list[Key]:
     previous = str(event.properties.get("previousId") or "")
     kind = "user_id" if batch.graph.owner(("user_id", previous)) else "anonymous_id"
     keys: list[Key] = [("user_id", str(event.user_id))]
@@ -115,19 +57,20 @@ def _alias_keys(batch: Batch, event: Event) -> list[Key]:
 
 
 def process_event(
-    session: Session, event: Event, rules: TriggerSet, now: datetime, batch: Batch
+    session: Session, event: Any, rules: TriggerSet, now: datetime, batch: Batch
 ) -> int:
-    """Resolve, update the profile, evaluate triggers, mark processed; returns firings made."""
+    """Resolve, update the profile, evaluate triggers, mark processed; returns firings made.
+
+    `event` is an `events` row (attribute access as on core.tables.Event).
+    """
     if event.type == "alias":
         keys, explicit = _alias_keys(batch, event), True
     else:
         keys, explicit = identities_of(event), False
     customer_id, merged = resolve_identities(session, keys, explicit=explicit, graph=batch.graph)
     if merged:
-        batch.forget(customer_id, *merged)
-    elif customer_id not in batch.known:
-        batch.settle_new(customer_id, stored=False)  # created just now by resolve_identities
-    profile = batch.profile(session, customer_id)
+        session.expire_all()  # the merge changed rows behind the batch's back; re-read them
+    profile = batch.profile(customer_id, created=customer_id in batch.graph.created)
     before: dict[str, Any] = public_traits(profile.computed)
     # Consent changes that come from events are not audited one by one: the stored event is
     # the record and the profile is a fold of the events. Direct opt-outs are audited.
@@ -135,8 +78,7 @@ def process_event(
     fired = on_event(
         session, rules, event, customer_id, before, public_traits(profile.computed), now, batch.jobs
     )
-    event.customer_id = customer_id
-    event.processed_at = utcnow()
+    batch.mark_processed(event.id, customer_id, utcnow())
     return fired
 
 
@@ -157,16 +99,17 @@ def process_pending(
     with session_scope(engine) as session, session.no_autoflush:
         _lock(session)
         events = list(
-            session.exec(
-                select(Event)
-                .where(col(Event.processed_at).is_(None))
-                .order_by(col(Event.id))
+            session.execute(
+                _EVENTS.select()
+                .where(_EVENTS.c.processed_at.is_(None))
+                .order_by(_EVENTS.c.id)
                 .limit(limit)
-            ).all()
+            )
         )
         batch = Batch.load(session, events, rules)
         for event in events:
             process_event(session, event, rules, now, batch)
+        batch.write()
         session.flush()
         return len(events)
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,31 @@ def _clean_traits(traits: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply_to_profile(profile: Profile, event: Event) -> list[str]:
+@dataclass
+class ProfileState:
+    """A profile while a processing batch folds events into it (written back once per batch)."""
+
+    customer_id: str
+    traits: dict[str, Any] = field(default_factory=dict)
+    computed: dict[str, Any] = field(default_factory=dict)
+    consent: dict[str, Any] = field(default_factory=dict)
+    timezone: str | None = None
+    locale: str | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+    stored: bool = False
+
+    FIELDS = ("traits", "computed", "consent", "timezone", "locale", "updated_at", "version")
+
+    @classmethod
+    def of_row(cls, row: Any) -> ProfileState:
+        return cls(row.customer_id, **{f: getattr(row, f) for f in cls.FIELDS}, stored=True)
+
+    def values(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+
+def apply_to_profile(profile: Profile | ProfileState, event: Event) -> list[str]:
     """Fold `event` into `profile` in place; returns the consent channels that changed."""
     traits = _clean_traits({**(event.context.get("traits") or {}), **event.traits})
     if traits:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -222,29 +224,82 @@ def on_event(
     return fired
 
 
-Jobs = dict[tuple[str, str], ScheduledTrigger | None]
+@dataclass
+class JobState:
+    """A `cdp_scheduled_triggers` row while a batch works on it (written back by the batch)."""
+
+    rule: str
+    customer_id: str
+    anchor_message_id: str
+    anchor_at: datetime
+    due_at: datetime
+    status: str = "pending"
+    updated_at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    dirty: bool = False
+
+
+Jobs = dict[tuple[str, str], JobState | None]
+_JOBS: Any = ScheduledTrigger.__table__  # type: ignore[attr-defined]
+
+
+def _job_state(row: Any) -> JobState:
+    return JobState(
+        rule=row.rule,
+        customer_id=row.customer_id,
+        anchor_message_id=row.anchor_message_id,
+        anchor_at=row.anchor_at,
+        due_at=row.due_at,
+        status=row.status,
+        updated_at=row.updated_at,
+        data=row.data,
+        id=row.id,
+    )
 
 
 def preload_jobs(session: Session, customer_ids: list[str], jobs: Jobs) -> None:
     """Read the scheduled rows of many customers at once into `jobs`."""
     for start in range(0, len(customer_ids), 500):
         chunk = customer_ids[start : start + 500]
-        for row in session.exec(
-            select(ScheduledTrigger).where(col(ScheduledTrigger.customer_id).in_(chunk))
-        ):
-            jobs[(row.rule, row.customer_id)] = row
+        for row in session.execute(_JOBS.select().where(_JOBS.c.customer_id.in_(chunk))):
+            jobs[(row.rule, row.customer_id)] = _job_state(row)
 
 
-def _job(
-    session: Session, rule: AfterRule, customer_id: str, jobs: Jobs
-) -> ScheduledTrigger | None:
+def write_jobs(session: Session, jobs: Jobs) -> None:
+    """Insert new and update changed job states (bulk)."""
+    changed = [j for j in jobs.values() if j is not None and j.dirty]
+    fresh = [j for j in changed if j.id is None]
+    old = [j for j in changed if j.id is not None]
+    fields = ("anchor_message_id", "anchor_at", "due_at", "status", "updated_at", "data")
+    if fresh:
+        session.execute(
+            _JOBS.insert(),
+            [
+                {"rule": j.rule, "customer_id": j.customer_id, **{f: getattr(j, f) for f in fields}}
+                for j in fresh
+            ],
+        )
+    if old:
+        stmt = (
+            _JOBS.update()
+            .where(_JOBS.c.id == bindparam("job_id"))
+            .values(**{f: bindparam(f"v_{f}") for f in fields})
+        )
+        session.execute(
+            stmt, [{"job_id": j.id, **{f"v_{f}": getattr(j, f) for f in fields}} for j in old]
+        )
+    for job in changed:
+        job.dirty = False
+
+
+def _job(session: Session, rule: AfterRule, customer_id: str, jobs: Jobs) -> JobState | None:
     key = (rule.name, customer_id)
     if key not in jobs:
-        jobs[key] = session.exec(
-            select(ScheduledTrigger).where(
-                ScheduledTrigger.rule == rule.name, ScheduledTrigger.customer_id == customer_id
-            )
+        row = session.execute(
+            _JOBS.select().where(_JOBS.c.rule == rule.name, _JOBS.c.customer_id == customer_id)
         ).first()
+        jobs[key] = _job_state(row) if row is not None else None
     return jobs[key]
 
 
@@ -253,7 +308,7 @@ def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime, j
     if job is not None and job.status == "pending" and as_utc(job.anchor_at) <= at:
         job.status = "cancelled"
         job.updated_at = at
-        session.add(job)
+        job.dirty = True
 
 
 def _schedule(
@@ -263,7 +318,7 @@ def _schedule(
     if job is not None and as_utc(job.anchor_at) >= at:
         return  # an older event arriving late does not move a newer schedule
     if job is None:
-        job = ScheduledTrigger(
+        job = JobState(
             rule=rule.name, customer_id=customer_id, anchor_message_id="", anchor_at=at, due_at=at
         )
         jobs[(rule.name, customer_id)] = job
@@ -273,7 +328,7 @@ def _schedule(
     job.status = "pending"
     job.updated_at = at
     job.data = {"event": event.event, "message_id": event.message_id}
-    session.add(job)
+    job.dirty = True
 
 
 def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> int:
