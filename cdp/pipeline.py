@@ -20,7 +20,6 @@ from sqlmodel import Session
 from cdp.batch import Batch
 from cdp.identity import Key, identities_of, resolve_identities
 from cdp.profiles import apply_to_profile
-from cdp.traits import public_traits
 from cdp.triggers import TriggerSet, load_rules, on_event, run_due
 from core.clock import as_utc, utcnow
 from core.db import session_scope
@@ -71,13 +70,11 @@ def process_event(
     if merged:
         session.expire_all()  # the merge changed rows behind the batch's back; re-read them
     profile = batch.profile(customer_id, created=customer_id in batch.graph.created)
-    before: dict[str, Any] = public_traits(profile.computed)
+    before: dict[str, Any] = profile.computed  # replaced, not mutated, by apply_to_profile
     # Consent changes that come from events are not audited one by one: the stored event is
     # the record and the profile is a fold of the events. Direct opt-outs are audited.
     apply_to_profile(profile, event)
-    fired = on_event(
-        session, rules, event, customer_id, before, public_traits(profile.computed), now, batch.jobs
-    )
+    fired = on_event(session, rules, event, customer_id, before, profile.computed, now, batch.jobs)
     batch.mark_processed(event.id, customer_id, utcnow())
     return fired
 

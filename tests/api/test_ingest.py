@@ -89,3 +89,10 @@ def test_marketer_may_not_ingest(client: TestClient, role_keys: dict[Role, str])
         "/v1/track", json={"userId": "u", "event": "E"}, headers=auth(role_keys[Role.marketer])
     )
     assert resp.status_code == 403
+
+
+def test_batch_over_the_item_limit_is_413(client: TestClient, role_keys: dict[Role, str]) -> None:
+    items = [{"type": "track", "userId": "u", "event": "E"}] * 2501
+    resp = client.post("/v1/batch", json={"batch": items}, headers=auth(role_keys[Role.service]))
+    assert resp.status_code == 413
+    assert "at most 2500" in resp.json()["error"]["message"]
