@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from cdp.pipeline import drain, run_scheduler
 from cdp.traits import set_churn_scorer
-from cdp.triggers import DEFAULT_RULES_PATH, TriggerConfigError, load_rules
+from cdp.triggers import DEFAULT_RULES_PATH, TriggerConfigError, TriggerSet, load_rules
 from core.tables import TriggerFiring
 from tests.cdp.factories import T0, ingest, order, track
 
@@ -96,3 +96,23 @@ def test_invalid_rule_file_names_the_field(tmp_path: Path) -> None:
         TriggerConfigError, match=r"triggers\.0\.after\.after_minutes: Field required"
     ):
         load_rules(path)
+
+
+def test_segment_entry_fires_when_a_trait_starts_matching(sqlite_engine: Engine) -> None:
+    rules = TriggerSet.model_validate(
+        {
+            "triggers": [
+                {
+                    "name": "became_active",
+                    "journey": "loyalty",
+                    "kind": "threshold",
+                    "trait": "lifecycle_stage",
+                    "op": "==",
+                    "value": "active",
+                }
+            ]
+        }
+    )
+    ingest(sqlite_engine, order("s1", 0), order("s1", 1), order("s1", 2))
+    drain(sqlite_engine, now=NOW, rules=rules)
+    assert firings(sqlite_engine) == [("became_active", "loyalty")]
