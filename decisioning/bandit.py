@@ -36,6 +36,10 @@ class ArmState:
     def __post_init__(self) -> None:
         self._refresh()
 
+    @classmethod
+    def fresh(cls, dim: int, ridge: float = RIDGE) -> ArmState:
+        return cls(ridge * np.eye(dim), np.zeros(dim))
+
     def _refresh(self) -> None:
         self.a_inv = np.linalg.inv(self.a_matrix)
         self.theta = self.a_inv @ self.b_vector
@@ -76,10 +80,18 @@ class Estimate:
 class BanditModel:
     """LinUCB states of all actions; unknown actions behave as fresh (prior only)."""
 
-    def __init__(self, arms: dict[str, ArmState] | None = None, alpha: float = 0.05) -> None:
+    def __init__(
+        self,
+        arms: dict[str, ArmState] | None = None,
+        alpha: float = 0.05,
+        dim: int = DIM,
+        ridge: float = RIDGE,
+    ) -> None:
         self.arms: dict[str, ArmState] = arms or {}
         self.alpha = alpha
-        self._fresh = ArmState()
+        self.dim = dim
+        self.ridge = ridge
+        self._fresh = ArmState.fresh(dim, ridge)
 
     @property
     def version(self) -> str:
@@ -94,13 +106,15 @@ class BanditModel:
         terms = arm.theta * x
         p = float(min(max(prior + terms.sum(), 0.0), 1.0))
         bonus = self.alpha * float(np.sqrt(max(x @ arm.a_inv @ x, 0.0)))
-        contributions = {
-            name: round(float(t), 5) for name, t in zip(FEATURE_NAMES, terms, strict=True) if t
-        }
+        contributions = (
+            {n: round(float(t), 5) for n, t in zip(FEATURE_NAMES, terms, strict=True) if t}
+            if self.dim == DIM
+            else {}
+        )
         return Estimate(p, bonus, contributions)
 
     def update(self, action_id: str, x: np.ndarray, reward: float, prior: float) -> None:
-        self.arms.setdefault(action_id, ArmState()).update(x, reward, prior)
+        self.arms.setdefault(action_id, ArmState.fresh(self.dim, self.ridge)).update(x, reward, prior)
 
     def fit(self, rows: Iterable[tuple[str, np.ndarray, float, float]]) -> BanditModel:
         """Replay logged (action, x, reward, prior) rows into the model; returns self."""
