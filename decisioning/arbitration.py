@@ -116,9 +116,11 @@ def _eligibility(
         status = (profile.consent.get(action.channel) or {}).get("status", "unknown")
         add("consent", status in allowed, f"{action.channel} consent {status!r}")
     if action.channel == "email":
-        add("reachable", profile.email is not None, "has an email address")
+        ok = profile.email is not None
+        add("reachable", ok, "email address on file" if ok else "no email address")
     elif action.channel == "sms":
-        add("reachable", profile.phone is not None, "has a phone number")
+        ok = profile.phone is not None
+        add("reachable", ok, "phone number on file" if ok else "no phone number")
     for rule in action.eligibility:
         passed, reason = eval_rule(profile, rule)
         add("rule", passed, reason)
