@@ -22,7 +22,7 @@ from decisioning.bandit import BanditModel
 from decisioning.catalog import Catalog, parse_catalog
 from decisioning.features import feature_vector
 
-__all__ = ["bench_catalog", "bench_profiles", "run"]
+__all__ = ["bench_catalog", "bench_profiles", "measure", "run"]
 
 TRIGGERS = ("cart_abandoned", "churn_risk_high", "lapsed_customer", "first_purchase")
 CHANNELS = ("email", "sms", "push", "audience", "csm", "web")
@@ -115,12 +115,16 @@ def _time_all(profiles: list[ProfileView], catalog: Catalog, bandit: BanditModel
 
 
 def run(quick: bool = False) -> BenchReport:
-    n = 5_000 if quick else 100_000
+    return measure(5_000 if quick else 100_000)
+
+
+def measure(n: int) -> BenchReport:
+    """Time `n` decisions per policy (model and the rules-only baseline)."""
     catalog = bench_catalog(50)
     profiles = bench_profiles(n)
     bandit = _trained_bandit(catalog, profiles)
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
-    _time_all(profiles[:500], catalog, bandit, "model", now)  # warm-up
+    _time_all(profiles[: min(500, n)], catalog, bandit, "model", now)  # warm-up
     # The 100k profiles are long-lived: move them out of the cyclic GC's way, as a server
     # would after start-up, so latency measures decisions, not full-heap collections.
     gc.collect()
