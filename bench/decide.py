@@ -96,10 +96,16 @@ def _trained_bandit(catalog: Catalog, profiles: list[ProfileView]) -> BanditMode
     return model
 
 
-def _time_all(profiles: list[ProfileView], catalog: Catalog, bandit: BanditModel, arm: str,
-              now: datetime) -> tuple[float, list[float], list[float], int]:
-    policy = PolicyConfig(global_control_rate=0.05, journey_holdout_rate=0.1, model_share=0.7,
-                          epsilon=0.1, force_arm=arm)
+def _time_all(
+    profiles: list[ProfileView], catalog: Catalog, bandit: BanditModel, arm: str, now: datetime
+) -> tuple[float, list[float], list[float], int]:
+    policy = PolicyConfig(
+        global_control_rate=0.05,
+        journey_holdout_rate=0.1,
+        model_share=0.7,
+        epsilon=0.1,
+        force_arm=arm,
+    )
     latencies: list[float] = []
     cpu: list[float] = []
     chosen = 0

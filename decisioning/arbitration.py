@@ -50,7 +50,7 @@ class PolicyConfig:
     @classmethod
     def from_settings(cls, **overrides: Any) -> PolicyConfig:
         s = hold.get_decisioning_settings()
-        values = {
+        values: dict[str, Any] = {
             "global_control_rate": s.global_control_rate,
             "journey_holdout_rate": s.journey_holdout_rate,
             "model_share": s.model_share,
@@ -83,7 +83,9 @@ def _applicability(action: ActionSpec, ctx: DecisionContext) -> list[dict[str, A
     checks: list[dict[str, Any]] = []
 
     def add(check: str, passed: bool, reason: str) -> None:
-        checks.append({"stage": "applicability", "check": check, "passed": passed, "reason": reason})
+        checks.append(
+            {"stage": "applicability", "check": check, "passed": passed, "reason": reason}
+        )
 
     if ctx.allowed_actions is not None:
         add("allowed_actions", action.id in ctx.allowed_actions, "step allows this action")
@@ -96,7 +98,9 @@ def _applicability(action: ActionSpec, ctx: DecisionContext) -> list[dict[str, A
     else:
         add("outbound", not action.inbound, "web placements answer inbound requests only")
     if rules.triggers and ctx.placement is None:
-        add("trigger", ctx.trigger in rules.triggers, f"trigger {ctx.trigger!r} in {rules.triggers}")
+        add(
+            "trigger", ctx.trigger in rules.triggers, f"trigger {ctx.trigger!r} in {rules.triggers}"
+        )
     if rules.journeys:
         ok = ctx.journey_slug in rules.journeys
         add("journey", ok, f"journey {ctx.journey_slug!r} in {rules.journeys}")
@@ -212,13 +216,12 @@ def arbitrate(
             )
             passed.append((action, rank_score, cand))
         candidates.append(cand)
-    candidates.append({"action_id": NOTHING, "channel": None, "filters": [], "passed": True,
-                       "score": 0.0})
+    candidates.append(
+        {"action_id": NOTHING, "channel": None, "filters": [], "passed": True, "score": 0.0}
+    )
 
     chosen, reason, propensity = _choose(arm, passed, policy.epsilon, rng)
-    global_control = hold.in_global_control(
-        profile.customer_id, rate=policy.global_control_rate
-    )
+    global_control = hold.in_global_control(profile.customer_id, rate=policy.global_control_rate)
     journey_holdout = bool(ctx.journey_slug) and hold.in_journey_holdout(
         profile.customer_id, ctx.journey_slug or "", rate=policy.journey_holdout_rate
     )
@@ -240,18 +243,18 @@ def arbitrate(
         "chosen": {
             "action_id": chosen[0].id if chosen else NOTHING,
             "reason": reason,
-            "would_have_chosen": (would_have[0].id if would_have else NOTHING)
-            if chosen is None and would_have is not None
-            else None,
+            "would_have_chosen": would_have[0].id if chosen is None and would_have else None,
         },
-        "exploration": {"epsilon": policy.epsilon if arm == "model" else 0.0,
-                        "propensity": round(propensity, 6)},
+        "exploration": {
+            "epsilon": policy.epsilon if arm == "model" else 0.0,
+            "propensity": round(propensity, 6),
+        },
     }
-    score = chosen[2]["score"] if chosen else None
+    chosen_score: float | None = chosen[2]["score"] if chosen else None
     needs_review = bool(chosen and chosen[2]["needs_review"])
     return Arbitration(
         action=chosen[0] if chosen else None,
-        score=score,
+        score=chosen_score,
         policy_arm=arm,
         holdout=global_control or journey_holdout,
         needs_review=needs_review,
@@ -283,4 +286,3 @@ def _choose(
     if greedy is None:
         return None, "nothing_beats_doing_nothing" if passed else "no_candidate_passed", prob
     return greedy, "highest_expected_value", prob
-

@@ -114,7 +114,9 @@ class BanditModel:
         return Estimate(p, bonus, contributions)
 
     def update(self, action_id: str, x: np.ndarray, reward: float, prior: float) -> None:
-        self.arms.setdefault(action_id, ArmState.fresh(self.dim, self.ridge)).update(x, reward, prior)
+        self.arms.setdefault(action_id, ArmState.fresh(self.dim, self.ridge)).update(
+            x, reward, prior
+        )
 
     def fit(self, rows: Iterable[tuple[str, np.ndarray, float, float]]) -> BanditModel:
         """Replay logged (action, x, reward, prior) rows into the model; returns self."""

@@ -2,7 +2,8 @@
 
 Each customer buys at a Poisson rate (Gamma(r, alpha) across customers) and may drop out after
 any purchase with probability p (Beta(a, b)). From (x, t_x, T) it gives P(alive); the baseline
-churn score is P(no purchase in the next t weeks) = 1 - P(alive) * (1 - ((alpha+T)/(alpha+T+t))^(r+x)),
+churn score is P(no purchase in the next t weeks)
+    = 1 - P(alive) * (1 - ((alpha+T)/(alpha+T+t))^(r+x)),
 which ignores drop-out inside the window (a slight under-estimate of churn; ranking barely moves).
 """
 

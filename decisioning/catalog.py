@@ -188,14 +188,16 @@ def _field_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
             parts.append(label)
         else:
             parts.append(("." if parts else "") + str(item))
-        node = node[item] if isinstance(node, dict | list) and _has(node, item) else None
+        node = _child(node, item)
     return "".join(parts)
 
 
-def _has(node: Any, key: int | str) -> bool:
+def _child(node: Any, key: int | str) -> Any:
     if isinstance(node, dict):
-        return key in node
-    return isinstance(key, int) and key < len(node)
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        return node[key]
+    return None
 
 
 def parse_catalog(data: Any, *, source: str = "<data>") -> Catalog:

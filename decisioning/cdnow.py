@@ -52,7 +52,7 @@ class CdnowSplit:
 
 
 def load_cdnow(path: Path | None = None) -> CdnowSplit:
-    """Read CDNOW and summarise each customer at `CUTOFF`; label = no purchase before HOLDOUT_END."""
+    """Summarise each customer at `CUTOFF`; label 1 = no purchase up to HOLDOUT_END."""
     orders: dict[str, list[tuple[date, float]]] = {}
     with (path or cdnow_path()).open(encoding="utf-8") as handle:
         next(handle)

@@ -41,7 +41,8 @@ def _num(value: Any, default: float = 0.0) -> float:
 def feature_vector(profile: ProfileView, churn_risk: float | None = None) -> np.ndarray:
     """The context vector x (len(FEATURE_NAMES)) for this profile, each entry in about [0, 1]."""
     c = profile.computed
-    cart = c.get("open_cart") if isinstance(c.get("open_cart"), dict) else {}
+    raw_cart = c.get("open_cart")
+    cart: dict[str, Any] = raw_cart if isinstance(raw_cart, dict) else {}
     orders = _num(c.get("order_count", c.get("frequency")))
     risk = churn_risk if churn_risk is not None else _num(c.get("churn_risk"), 0.5)
     return np.array(

@@ -60,8 +60,9 @@ def test_do_nothing_wins_when_no_action_is_worth_its_cost() -> None:
     costly = CATALOG.model_copy(
         update={"actions": [a.model_copy(update={"cost": 1000.0}) for a in CATALOG.actions]}
     )
-    result = arbitrate(p, cart_ctx(), now=NOW, catalog=costly, bandit=BanditModel(),
-                       policy=policy())
+    result = arbitrate(
+        p, cart_ctx(), now=NOW, catalog=costly, bandit=BanditModel(), policy=policy()
+    )
     assert result.action is None
     assert result.explanation["chosen"]["reason"] == "nothing_beats_doing_nothing"
 
@@ -83,8 +84,9 @@ def test_cooldown_blocks_an_action_chosen_recently() -> None:
     result = _run(profile(), cart_ctx(), history=history)
     assert _failed(result, "cart_reminder_email") == ["cooldown"]
     old = [PastDecision("cart_reminder_email", NOW - timedelta(days=3))]
-    assert "cooldown" not in _failed(_run(profile(), cart_ctx(), history=old),
-                                     "cart_reminder_email")
+    assert "cooldown" not in _failed(
+        _run(profile(), cart_ctx(), history=old), "cart_reminder_email"
+    )
 
 
 def test_suitability_hooks_block_or_escalate_and_are_recorded() -> None:
@@ -134,7 +136,9 @@ def test_rules_arm_follows_marketer_priority_and_is_recorded() -> None:
 
 
 def test_policy_split_is_about_the_configured_share() -> None:
-    arms = [_run(profile(f"c{i}"), cart_ctx(), policy=policy(model_share=0.7)).policy_arm
-            for i in range(400)]
+    arms = [
+        _run(profile(f"c{i}"), cart_ctx(), policy=policy(model_share=0.7)).policy_arm
+        for i in range(400)
+    ]
     share = arms.count("model") / len(arms)
     assert 0.6 < share < 0.8

@@ -47,11 +47,14 @@ def test_cooldown_uses_the_customers_stored_decisions(engine: Engine) -> None:
         first = decide(session, profile(consent=EMAIL_ONLY), cart_ctx(), now=NOW, policy=policy())
     with session_scope(engine) as session:
         later = NOW + timedelta(hours=1)
-        second = decide(session, profile(consent=EMAIL_ONLY), cart_ctx(), now=later, policy=policy())
+        second = decide(
+            session, profile(consent=EMAIL_ONLY), cart_ctx(), now=later, policy=policy()
+        )
     assert first.action_id == "cart_reminder_email"
     assert second.action_id != "cart_reminder_email"
-    cand = next(c for c in second.explanation["candidates"]
-                if c["action_id"] == "cart_reminder_email")
+    cand = next(
+        c for c in second.explanation["candidates"] if c["action_id"] == "cart_reminder_email"
+    )
     assert [f["check"] for f in cand["filters"] if not f["passed"]] == ["cooldown"]
 
 
@@ -64,8 +67,9 @@ def test_holdout_customers_never_receive_the_held_out_actions(sqlite_engine: Eng
             control = in_global_control(cid, rate=0.2)
             held = in_journey_holdout(cid, "cart-recovery", rate=0.3)
             for ctx in (cart_ctx(), DecisionContext(trigger="churn_risk_high")):
-                out = decide(session, profile(cid, churn_risk=0.9, monetary=900.0), ctx,
-                             now=NOW, policy=mix)
+                out = decide(
+                    session, profile(cid, churn_risk=0.9, monetary=900.0), ctx, now=NOW, policy=mix
+                )
                 in_holdout = control or (held and ctx.journey_slug == "cart-recovery")
                 if in_holdout:
                     assert out.action_id is None and out.holdout, cid

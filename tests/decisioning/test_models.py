@@ -52,8 +52,9 @@ def test_bgnbd_recovers_a_quiet_customer_as_more_likely_churned() -> None:
     big_t = np.full(500, 30.0)
     t_x = np.where(x > 0, rng.uniform(1, 30, 500), 0.0)
     model = BgNbd.fit(x, t_x, big_t)
-    quiet, active = model.p_churn(np.array([3.0, 3.0]), np.array([2.0, 29.0]),
-                                  np.array([30.0, 30.0]), 39.0)
+    quiet, active = model.p_churn(
+        np.array([3.0, 3.0]), np.array([2.0, 29.0]), np.array([30.0, 30.0]), 39.0
+    )
     assert quiet > active
 
 
