@@ -3,7 +3,8 @@
 Churn: both models see only purchases before 1997-10-01 and the same train customers; both are
 scored on the held-out 30% of customers (label: no purchase up to 1998-06-30).
 OPE: cjo's LinUCB policy on the Open Bandit Dataset `random` logs, cross-fitted, with IPS, SNIPS
-and DR and bootstrap 95% intervals, beside the logged (uniform) policy's click rate.
+and DR and bootstrap 95% intervals, beside the logged (uniform) policy's click rate; then the
+same evaluator on cjo's own logged decisions (`own_*`, a simulated closed loop).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from decisioning.churn import churn_features, train
 from decisioning.metrics import auc, brier, expected_calibration_error
 from decisioning.obd import evaluate_linucb_on_obd, load_obd
 from decisioning.ope import estimate_all
+from decisioning.simulation import simulate_and_evaluate
 from evals.report import EvalReport, Target
 
-__all__ = ["churn_figures", "ope_figures", "run"]
+__all__ = ["churn_figures", "ope_figures", "own_log_figures", "run"]
 
 
 def churn_figures() -> tuple[dict[str, float], dict[str, object]]:
@@ -65,15 +67,28 @@ def ope_figures(n_boot: int = 1000) -> tuple[dict[str, float], dict[str, object]
     return metrics, {"obd": {**info, "logs": "random/all", "bootstrap": n_boot}}
 
 
+def own_log_figures(n: int = 200) -> tuple[dict[str, float], dict[str, object]]:
+    """The same evaluator on cjo's own decisions from a simulated closed loop (see simulation.py)."""
+    est, rows = simulate_and_evaluate(n)
+    metrics: dict[str, float] = {}
+    for name in ("ips", "snips", "dr"):
+        metrics[f"own_ope_{name}"] = round(est[name].value, 5)
+        metrics[f"own_ope_{name}_lo"] = round(est[name].lo, 5)
+        metrics[f"own_ope_{name}_hi"] = round(est[name].hi, 5)
+    metrics["own_logged_reward"] = round(est["logged"].value, 5)
+    return metrics, {"own_logs": {"decisions": rows, "simulated": True}}
+
+
 def run() -> EvalReport:
     churn, churn_details = churn_figures()
     ope, ope_details = ope_figures()
+    own, own_details = own_log_figures()
     return EvalReport(
         suite="decisioning",
-        metrics={**churn, **ope},
+        metrics={**churn, **ope, **own},
         targets={
             "churn_auc": Target(">=", 0.75),
             "churn_auc_lift": Target(">", 0.0),
         },
-        details={"churn": churn_details, **ope_details},
+        details={"churn": churn_details, **ope_details, **own_details},
     )
