@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from core import audit
@@ -34,6 +36,27 @@ def _context(decision: Decision) -> tuple[np.ndarray, float]:
         if cand.get("action_id") == decision.action_id:
             prior = float(cand.get("prior", 0.0))
     return x, prior
+
+
+def _locked_arm(session: Session, action_id: str) -> BanditArm:
+    """The action's arm row, created if absent, locked for this transaction.
+
+    Insert-if-missing then SELECT ... FOR UPDATE: two workers crediting the same new action
+    at once neither fail on the unique key nor lose an update (SQLite has one writer anyway).
+    """
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(BanditArm)
+        .values(model=MODEL_NAME, action_id=action_id, state={}, n_updates=0, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["model", "action_id"])
+    )
+    return session.exec(
+        select(BanditArm)
+        .where(BanditArm.model == MODEL_NAME, BanditArm.action_id == action_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def record_outcome(
@@ -67,13 +90,7 @@ def record_outcome(
     learned = decision.action_id is not None and not decision.holdout
     n_updates = None
     if learned:
-        row = session.exec(
-            select(BanditArm)
-            .where(BanditArm.model == MODEL_NAME, BanditArm.action_id == decision.action_id)
-            .with_for_update()
-        ).first()
-        if row is None:
-            row = BanditArm(model=MODEL_NAME, action_id=decision.action_id or "")
+        row = _locked_arm(session, decision.action_id or "")
         state = ArmState.from_json(row.state) if row.state else ArmState()
         x, prior = _context(decision)
         state.update(x, float(reward), prior)

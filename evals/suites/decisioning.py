@@ -68,7 +68,7 @@ def ope_figures(n_boot: int = 1000) -> tuple[dict[str, float], dict[str, object]
 
 
 def own_log_figures(n: int = 200) -> tuple[dict[str, float], dict[str, object]]:
-    """The same evaluator on cjo's own decisions from a simulated closed loop (see simulation.py)."""
+    """The same evaluator on cjo's own decisions, from a simulated closed loop (simulation.py)."""
     est, rows = simulate_and_evaluate(n)
     metrics: dict[str, float] = {}
     for name in ("ips", "snips", "dr"):
