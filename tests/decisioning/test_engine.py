@@ -112,3 +112,35 @@ def test_outcome_for_unknown_decision_or_bad_reward_is_refused(sqlite_engine: En
             record_outcome(session, decision_id="nope", reward=1.0, kind="click")
         with pytest.raises(ValueError, match="reward"):
             record_outcome(session, decision_id="nope", reward=float("nan"), kind="click")
+
+
+@pytest.mark.postgres
+def test_concurrent_outcomes_on_a_new_action_lose_no_update(pg_engine: Engine) -> None:
+    import threading
+
+    ids = []
+    with session_scope(pg_engine) as session:
+        for i in range(4):
+            p = profile(f"conc-{i}", consent=EMAIL_ONLY)
+            ids.append(decide(session, p, cart_ctx(), now=NOW, policy=policy()).decision_id)
+    barrier = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+
+    def credit(decision_id: str) -> None:
+        try:
+            barrier.wait()
+            with session_scope(pg_engine) as session:
+                record_outcome(session, decision_id=decision_id, reward=1.0, kind="click")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=credit, args=(d,)) for d in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Session(pg_engine) as session:
+        arm = session.exec(select(BanditArm)).one()
+        assert arm.n_updates == len(ids)
+        assert arm.state["n_updates"] == len(ids)
