@@ -40,6 +40,11 @@ __all__ = [
 ]
 
 
+# Checks on the recipient's state, not on the content: re-run at send time, so an edit is
+# judged on what it changed.
+_STATE_CHECKS = frozenset({"consent", "quiet_hours", "frequency_cap", "kill_switch"})
+
+
 class ReviewError(Exception):
     """Base of review errors; `status` is the HTTP status the API answers with."""
 
@@ -249,7 +254,9 @@ def edit(
     action = get_action(session, review).model_copy(update={"content": content})
     profile = load_profile(session, review.customer_id)
     report = check_action(session, action, profile, now=now or utcnow(), policy=policy)
-    blocked = [v for v in report.verdicts if v.outcome == Outcome.block]
+    blocked = [
+        v for v in report.verdicts if v.outcome == Outcome.block and v.check not in _STATE_CHECKS
+    ]
     if blocked:
         names = ", ".join(f"{v.check} ({'; '.join(v.reasons)})" for v in blocked)
         raise EditRefused(f"the edited content fails guardrails: {names}", report)
