@@ -45,4 +45,7 @@ def urls_in(text: str) -> list[str]:
 def domain_of(url: str) -> str:
     if url.lower().startswith("www."):
         url = "http://" + url
-    return (urlparse(url).hostname or "").lower().rstrip(".")
+    try:
+        return (urlparse(url).hostname or "").lower().rstrip(".")
+    except ValueError:  # malformed (e.g. "http://[oops"): no trustworthy host
+        return ""
