@@ -136,7 +136,7 @@ def pii_sentences(limit: int | None = None, seed: int = 7) -> list[PiiSentence]:
                 "4" if person["CCType"] == "Visa" else "5", 16, rng
             ),
             "iban": _iban_de(rng),
-            "ssn": f"{rng.randint(100, 665):03d}-{rng.randint(10, 99):02d}-{rng.randint(1000, 9999)}",
+            "ssn": f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
             "address": f"{person['StreetAddress']}, {person['City']} {person['ZipCode']}",
         }
         entities: list[tuple[str, str]] = []
@@ -159,7 +159,7 @@ def pii_sentences(limit: int | None = None, seed: int = 7) -> list[PiiSentence]:
             }
             return fallback.get(key, person["GivenName"])
 
-        text = re.sub(r"{{\s*([a-z_]+)\s*}}", fill, template)
+        text = re.sub(r"{{\s*([a-z_]+)\s*}}", fill, template.replace("\\n", "\n"))
         out.append(PiiSentence(text=text, entities=entities))
     return out[:limit] if limit else out
 

@@ -32,7 +32,14 @@ _ADDRESS = re.compile(
     r"|\bP\.?\s?O\.?\s+Box\s+\d+"
     r"|\b(?:Rue|Avenida|Avenue|Calle|Via|Viale|Rua|Strada|Plaza|Piazza)\s+(?:[\w'.-]+\s+){0,4}\d{1,5}\b"
     r"|\b[A-Z][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|laan|gade|vej|gatan|veien)"
-    r"\s+\d{1,5}\b",
+    r"\s+\d{1,5}\b"
+    r"|\b\d{1,5}\s+(?:rue|quai|chemin|allée|allee|impasse|calle|via|rua)\s+[\w'.-]+"
+    # Street and number, then ", City POSTCODE" (most European formats).
+    r"|\b[A-ZÀ-Ž][\w'.-]+(?:\s+[\w'.-]+){0,2}\s+\d{1,5}[a-z]?,\s+[A-ZÀ-Ž][\w'.-]+"
+    r"(?:\s+[\w'.-]+){0,2}\s+[A-Z]{0,2}-?\d[\d ]{2,6}\b"
+    # Number and street, then ", City POSTCODE".
+    r"|\b\d{1,5}\s+[\w'.-]+(?:\s+[\w'.-]+){0,3},\s+[A-ZÀ-Ž][\w'.-]+(?:\s+[\w'.-]+){0,2}"
+    r"\s+(?:[A-Z]{1,2}\d[\dA-Z]?\s?\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d|\d{4,5}(?:-\d{3,4})?)\b",
     re.I,
 )
 

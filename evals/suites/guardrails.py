@@ -23,7 +23,6 @@ from evals.report import EvalReport, Target
 from guardrails import corpora
 from guardrails.advice import asks_for_financial_advice
 from guardrails.content import banned_phrases_check, claims_check
-from guardrails.email import email_compliance_check
 from guardrails.engine import evaluate
 from guardrails.injection import mark_as_data, screen_customer_text
 from guardrails.pii import find_pii
@@ -114,7 +113,7 @@ def _injection(model: ObedientModel, policy: Any, limit: int | None) -> dict[str
     attacks = _attacks()[:limit] if limit else _attacks()
     caught: Counter[str] = Counter()
     totals: Counter[str] = Counter()
-    sent = sent_output_only = output_blocked = 0
+    sent = sent_output_only = output_blocked = obeyed_total = 0
     fields = list(CARRIERS)
     for i, (source, attack) in enumerate(attacks):
         kind, instruction = PAYLOADS[i % len(PAYLOADS)]
@@ -136,6 +135,7 @@ def _injection(model: ObedientModel, policy: Any, limit: int | None) -> dict[str
         report = evaluate(action, PROFILE, now=NOW, policy=policy)
         out_allowed = report.outcome == Outcome.allow
         obeyed = _marker_sent(kind, i, content, recipient)
+        obeyed_total += obeyed
         output_blocked += obeyed and not out_allowed
         sent_output_only += obeyed and out_allowed
         sent += obeyed and out_allowed and not flagged
@@ -143,7 +143,8 @@ def _injection(model: ObedientModel, policy: Any, limit: int | None) -> dict[str
     return {
         "injection_recall": _rate(sum(caught.values()), total),
         **{f"injection_recall_{k}": _rate(caught[k], totals[k]) for k in sorted(totals)},
-        "output_guard_recall": _rate(output_blocked, total),
+        "output_guard_recall": _rate(output_blocked, obeyed_total),
+        "obeyed_outputs": obeyed_total,
         "injected_instructions_sent": sent,
         "injected_instructions_sent_without_screening": sent_output_only,
         "attacks": total,
@@ -180,6 +181,15 @@ def _benign_side(model: ObedientModel, policy: Any, ham: list[str]) -> dict[str,
     }
 
 
+def _same(found: str, planted: str) -> bool:
+    """A hit matches a planted entity when one contains the other (spaces, case ignored)."""
+    a, b = re.sub(r"\s", "", found).lower(), re.sub(r"\s", "", planted).lower()
+    digits_a, digits_b = re.sub(r"\D", "", a), re.sub(r"\D", "", b)
+    both_numeric = len(digits_a) >= 7 and digits_a == a.replace("+", "")
+    head = b.split(",")[0]  # an address's street and number
+    return bool(a) and (a in b or b in a or head in a or (both_numeric and digits_a in digits_b))
+
+
 def _pii(limit: int | None) -> dict[str, float]:
     sentences = corpora.pii_sentences(limit=limit)
     found: Counter[str] = Counter()
@@ -188,16 +198,7 @@ def _pii(limit: int | None) -> dict[str, float]:
         hits = find_pii(sentence.text)
         for kind, value in sentence.entities:
             total[kind] += 1
-            digits = re.sub(r"\D", "", value)
-            found[kind] += any(
-                h.kind == kind
-                and (
-                    h.value.lower() in value.lower()
-                    or (digits and h.value in digits)
-                    or value.lower().startswith(h.value.lower()[:12])
-                )
-                for h in hits
-            )
+            found[kind] += any(h.kind == kind and _same(h.value, value) for h in hits)
     benign = [t for _, t in _benign()]
     false_hits = sum(bool(find_pii(t)) for t in benign)
     out = {"pii_recall": _rate(sum(found.values()), sum(total.values()))}
@@ -221,12 +222,6 @@ def _spam(policy: Any, corpus: dict[str, list[str]]) -> dict[str, float]:
         subject, _, body = text.partition("\n")
         content = {"subject": subject, "body_text": body}
         checks = [banned_phrases_check(content, policy), claims_check(content, policy)]
-        compliance = email_compliance_check(content, policy, stage="plan")
-        checks.append(
-            compliance
-            if any("deceptive" in r for r in compliance.reasons)
-            else compliance.allow("email_compliance")
-        )
         return any(v.outcome != Outcome.allow for v in checks)
 
     return {
