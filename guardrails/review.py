@@ -37,6 +37,7 @@ __all__ = [
     "expire_overdue",
     "get_action",
     "reject",
+    "resolved_for_thread",
 ]
 
 
@@ -305,3 +306,12 @@ def expire_overdue(session: Session, now: datetime) -> list[Review]:
         _audit(session, review, actor="system", kind="review.expired")
         expired.append(review)
     return expired
+
+
+def resolved_for_thread(session: Session, thread_id: str) -> Review | None:
+    """The latest decided review of a journey thread (what the runner resumes with)."""
+    return session.exec(
+        select(Review)
+        .where(Review.thread_id == thread_id, col(Review.status) != "pending")
+        .order_by(col(Review.resolved_at).desc())
+    ).first()

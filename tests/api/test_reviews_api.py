@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from core.db import session_scope
 from core.keys import Role, create_key
-from core.tables import Review
+from core.tables import OutboxMessage, Review
 from guardrails import review as rv
 from guardrails.engine import evaluate
 from tests.conftest import auth
@@ -95,3 +96,44 @@ def test_reject_needs_reason_and_unknown_is_404(
     )
     done = client.post(f"/v1/reviews/{review.id}/reject", headers=who, json={"reason": "tone"})
     assert done.status_code == 200 and done.json()["resolution_note"] == "tone"
+
+
+def _runner_step(engine: Engine, thread_id: str) -> None:
+    """What the journey runner does on resume: send the approved content via the outbox."""
+    with session_scope(engine) as s:
+        review = rv.resolved_for_thread(s, thread_id)
+        if review is None or review.status != "approved":
+            return
+        key = f"{thread_id}:{review.content_hash}"[:128]
+        if s.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first():
+            return
+        s.add(
+            OutboxMessage(
+                idempotency_key=key,
+                channel=review.channel,
+                customer_id=review.customer_id,
+                payload=review.content,
+            )
+        )
+
+
+def test_flagged_action_is_sent_once_after_approval_and_never_after_rejection(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    who = auth(role_keys[Role.reviewer])
+    approved, rejected = _flagged(sqlite_engine), _flagged(sqlite_engine)
+    with session_scope(sqlite_engine) as s:
+        s.get(Review, rejected.id).thread_id = "t-2"  # type: ignore[union-attr]
+    _runner_step(sqlite_engine, "t-1")  # nothing decided yet: nothing goes out
+    client.post(
+        f"/v1/reviews/{approved.id}/approve",
+        headers=who,
+        json={"content_hash": approved.content_hash},
+    )
+    client.post(f"/v1/reviews/{rejected.id}/reject", headers=who, json={"reason": "off-brand"})
+    for _ in range(3):  # the runner may resume more than once
+        _runner_step(sqlite_engine, "t-1")
+        _runner_step(sqlite_engine, "t-2")
+    with Session(sqlite_engine) as s:
+        rows = s.exec(select(OutboxMessage)).all()
+    assert [(r.customer_id, r.payload) for r in rows] == [("cus_ada", approved.content)]
