@@ -38,6 +38,7 @@ __all__ = [
     "get_action",
     "reject",
     "resolved_for_thread",
+    "review_answer",
 ]
 
 
@@ -315,3 +316,20 @@ def resolved_for_thread(session: Session, thread_id: str) -> Review | None:
         .where(Review.thread_id == thread_id, col(Review.status) != "pending")
         .order_by(col(Review.resolved_at).desc())
     ).first()
+
+
+def review_answer(review: Review) -> dict[str, Any]:
+    """The value the journey runner resumes its interrupt with (`Command(resume=...)`).
+
+    `approved` is true only for an approval; `content` is then exactly what was approved
+    (possibly edited), bound to `content_hash`. Rejected and expired mean: send nothing.
+    """
+    return {
+        "review_id": review.id,
+        "status": review.status,
+        "approved": review.status == "approved",
+        "content": review.content if review.status == "approved" else None,
+        "content_hash": review.content_hash,
+        "resolved_by": review.resolved_by,
+        "note": review.resolution_note,
+    }

@@ -130,3 +130,15 @@ def test_overdue_reviews_expire_to_do_nothing(engine: Engine) -> None:
     assert [r.id for r in expired] == [review.id] and expired[0].status == "expired"
     with session_scope(engine) as s, pytest.raises(rv.ReviewConflict):
         rv.approve(s, review.id, actor="key:rita", content_hash=review.content_hash)
+
+
+def test_resume_value_carries_approved_content_only(engine: Engine) -> None:
+    review = _open(engine)
+    with session_scope(engine) as s:
+        rv.approve(s, review.id, actor="key:rita", content_hash=review.content_hash)
+        answer = rv.review_answer(rv.resolved_for_thread(s, "cart-abandon:cus_ada:1"))  # type: ignore[arg-type]
+    assert answer["approved"] is True and answer["content"] == email_content()
+    other = _open(engine)
+    with session_scope(engine) as s:
+        rejected = rv.reject(s, other.id, actor="key:rita", reason="tone")
+    assert rv.review_answer(rejected)["content"] is None
