@@ -31,8 +31,18 @@ _PERSONAL = re.compile(
     r"(best|top) (\w+ ){0,2}(to buy|to invest|for me|picks?)|is it (a )?good (time|idea) to "
     r"(buy|sell|invest)|give me a|create a (\w+ ){0,3}plan|for someone (in|like|my)|"
     r"which is better|better (long-term )?investment|"
-    r"(buy|sell|hold) (now|today|this (week|month)))",
-    re.I,
+    r"(buy|sell|hold) (now|today|this (week|month))|"
+    # Asking for an opinion on a move: "do you think", "is it wise/worth/a good idea".
+    r"(do|what do) you think|is it (wise|worth|better|smart|a good (idea|move|time))|"
+    r"is (now|this) a good time|(is|are) (that|this|it|they) a good (idea|move|investment)|"
+    r"(best|safest|top|highest)[- ](\w+ ){0,2}(investments?|stocks?|funds?|opportunit\w+|"
+    r"strateg\w+|yields?|returns?)|"
+    r"which (\w+ ){1,3}(will|would|are|is|have)\b[^?]{0,40}(best|outperform|grow|beat)|"
+    r"(suitable|right) for (me|someone like me|a retail investor like me)|"
+    # Imperatives asking for a plan or a pick.
+    r"^\s*(recommend|suggest|design|create|build|provide|list|pick|tell me|give me|"
+    r"help me|show me|rank)\b)",
+    re.I | re.M,
 )
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from core.domain import Outcome
 from guardrails import content as c
+from guardrails.advice import financial_advice_check
 from guardrails.consent import consent_check, opt_out_keyword
 from guardrails.email import email_compliance_check
 from guardrails.engine import evaluate, output_signs
@@ -256,3 +257,30 @@ def test_risky_action_escalates_with_a_score() -> None:
     report = evaluate(action, profile(computed={"tier": "vip"}), now=AFTERNOON_NY)
     assert report.risk_score >= POLICY.risk.escalate_at
     assert any(v.check == "risk" and v.outcome == Outcome.escalate for v in report.verdicts)
+
+
+# financial advice ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have $20,000 in savings. Which ETF should I buy?",
+        "Do you think gold is a good investment right now?",
+        "Recommend three growth stocks for my Roth IRA",
+    ],
+)
+def test_requests_for_personal_investment_advice_escalate(text: str) -> None:
+    assert financial_advice_check(text).outcome == Outcome.escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the difference between a stock and a bond?",
+        "How do index funds typically work?",
+        "Can I pay for my order with a gift card?",
+    ],
+)
+def test_general_finance_questions_pass(text: str) -> None:
+    assert financial_advice_check(text).outcome == Outcome.allow
