@@ -142,3 +142,25 @@ def test_resume_value_carries_approved_content_only(engine: Engine) -> None:
     with session_scope(engine) as s:
         rejected = rv.reject(s, other.id, actor="key:rita", reason="tone")
     assert rv.review_answer(rejected)["content"] is None
+
+
+async def test_expiry_service_sweeps_overdue_reviews(sqlite_engine: Engine) -> None:
+    from guardrails.expiry import ReviewExpiry
+
+    action = email_action(conformance_score=0.4)
+    with session_scope(sqlite_engine) as s:
+        review = rv.create_review(
+            s,
+            action=action,
+            report=evaluate(action, profile(), now=AFTERNOON_NY),
+            thread_id="t-exp",
+            actor="agent:journey",
+            sla=timedelta(seconds=0),
+        )
+    service = ReviewExpiry(sqlite_engine, interval=3600)
+    assert service.sweep() == 1  # what each round of the loop runs
+    assert service.sweep() == 0
+    await service.start()  # the loop starts and stops cleanly
+    await service.stop()
+    with Session(sqlite_engine) as s:
+        assert s.get(Review, review.id).status == "expired"  # type: ignore[union-attr]
