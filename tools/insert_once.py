@@ -26,6 +26,11 @@ def insert_if_absent(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     sa_table = table.__table__  # type: ignore[attr-defined]
-    statement = insert(sa_table).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
-    result = session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    statement = (
+        insert(sa_table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_on)
+        .returning(*sa_table.primary_key.columns)
+    )
+    # RETURNING yields a row only when the insert happened (rowcount is unreliable here).
+    return session.execute(statement).first() is not None

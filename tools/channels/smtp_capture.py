@@ -40,10 +40,11 @@ def parse_email(raw: bytes) -> dict[str, Any]:
         message_id = f"<sha256-{hashlib.sha256(raw).hexdigest()}@capture>"
     return {
         "message_id": message_id,
-        "idempotency_key": str(msg.get("X-Cjo-Idempotency-Key") or "") or None,
-        "subject": str(msg.get("Subject") or ""),
-        "to": str(msg.get("To") or ""),
-        "headers": {name: str(value) for name, value in msg.items()},
+        "idempotency_key": str(msg.get("X-Cjo-Idempotency-Key") or "").strip() or None,
+        "subject": str(msg.get("Subject") or "").strip(),
+        "to": str(msg.get("To") or "").strip(),
+        # long headers arrive folded; unfold so readers see the value as it was set
+        "headers": {name: " ".join(str(value).split()) for name, value in msg.items()},
         "text": text_part.get_content() if text_part is not None else "",
         "html": html_part.get_content() if html_part is not None else "",
     }
