@@ -1,4 +1,4 @@
-"""Factories (and the `registry` fixture) for the channel tests: a registry on embedded defaults and outbox messages."""
+"""Factories and the `registry` fixture for the channel tests (embedded defaults)."""
 
 from __future__ import annotations
 
