@@ -241,7 +241,8 @@ class Dispatcher:
         if not everything and not channels and not journeys:
             return 0
         query = select(OutboxMessage).where(
-            col(OutboxMessage.status).in_(("pending", "failed")),
+            # `sending` past its lease: a dispatcher died mid-send; hold it like the others
+            col(OutboxMessage.status).in_(("pending", "failed", "sending")),
             col(OutboxMessage.next_attempt_at) <= now,
         )
         if not everything:
