@@ -72,7 +72,7 @@ def test_sms_is_a_twilio_style_form_post_with_the_idempotency_key(recorder: Reco
     assert request["headers"]["Idempotency-Key"] == "k" * 64
     assert request["headers"]["Authorization"].startswith("Basic ")
     form = {k: v[0] for k, v in parse_qs(request["body"].decode()).items()}
-    assert form == {"To": "+14155550100", "From": "+1500555", "Body": "hi"}
+    assert form == {"To": "+14155550100", "From": "+15005550006", "Body": "hi"}
     assert result.provider_message_id == "SM1"
 
 
