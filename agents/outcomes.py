@@ -31,6 +31,7 @@ __all__ = [
     "attribute_outcomes",
     "credit",
     "holdout_comparison",
+    "settle_expired",
     "settle_run",
 ]
 
@@ -105,17 +106,21 @@ def settle_run(
     results: Mapping[str, Any],
     goal: Event | None,
 ) -> int:
-    """At the end of a run: the goal credits the last sent action; no goal, each sent one gets 0."""
+    """At the end of a run that reached its goal, credit the last action it sent.
+
+    A run that ends without its goal is not scored here: the customer may still convert
+    within the window; `settle_expired` records the zero once the window has passed.
+    """
     sent = [
         r["decision_id"]
         for r in results.values()
         if r.get("outcome") == "queued" and r.get("decision_id")
     ]
-    if not sent:
+    if not sent or goal is None:
         return 0
-    if goal is not None:
-        prop = spec.goal.revenue_property if spec.goal else "revenue"
-        done = credit(
+    prop = spec.goal.revenue_property if spec.goal else "revenue"
+    return int(
+        credit(
             session,
             record_outcome,
             source_key=goal.message_id,
@@ -127,20 +132,36 @@ def settle_run(
             journey_slug=spec.slug,
             revenue=_revenue(goal, prop),
         )
-        return int(done)
+    )
+
+
+def settle_expired(
+    session: Session, *, record_outcome: RecordOutcome, now: datetime, window: timedelta
+) -> int:
+    """Actions whose window passed without a conversion get a zero reward, once."""
+    credited = select(Attribution.decision_id).where(
+        col(Attribution.kind).in_(["conversion", "no_conversion"])
+    )
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(col(OutboxMessage.decision_id).is_not(None))
+        .where(col(OutboxMessage.created_at) < now - window)
+        .where(col(OutboxMessage.decision_id).not_in(credited))
+        .limit(1000)
+    ).all()
     return sum(
         credit(
             session,
             record_outcome,
-            source_key=f"run:{run_id}",
-            decision_id=decision_id,
+            source_key=f"expired:{row.decision_id}",
+            decision_id=str(row.decision_id),
             kind="no_conversion",
             reward=0.0,
-            customer_id=customer_id,
-            run_id=run_id,
-            journey_slug=spec.slug,
+            customer_id=str(row.customer_id),
+            run_id=row.run_id,
+            journey_slug=row.journey_slug,
         )
-        for decision_id in sent
+        for row in rows
     )
 
 

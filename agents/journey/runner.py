@@ -315,6 +315,12 @@ class JourneyRunner:
                 since=since,
                 window=self.options.attribution_window,
             )
+            stats.attributed += outcomes.settle_expired(
+                session,
+                record_outcome=self.context.record_outcome,
+                now=now,
+                window=self.options.attribution_window,
+            )
         self._attributed_until = now - timedelta(seconds=5)  # overlap: late commits are still seen
 
     # -- invoking ---------------------------------------------------------------------------
