@@ -47,4 +47,4 @@ def make_runner(
     yield build
     for runner in made:
         assert runner.checkpointer is not None
-        runner.checkpointer.close()
+        runner.checkpointer.close()  # closing twice (after stop()) is harmless

@@ -217,3 +217,21 @@ def test_run_left_running_by_a_dead_process_is_recovered(
     assert stats.recovered == 1
     assert len(outbox(sqlite_engine)) == 1
     assert runs(sqlite_engine)[0].status == "completed"
+
+
+async def test_runner_as_background_service_starts_runs_until_stopped(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock
+) -> None:
+    import asyncio
+
+    add_journey(sqlite_engine, ONE_STEP)
+    fire(sqlite_engine, "one-step", "c1", at=clock.now())
+    runner = make_runner(sqlite_engine, poll_interval_s=0.05)
+    assert runner.name == "journeys"
+    await runner.start()
+    for _ in range(400):
+        if outbox(sqlite_engine):
+            break
+        await asyncio.sleep(0.05)
+    await runner.stop()
+    assert len(outbox(sqlite_engine)) == 1
