@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from agents.journey import audit_trail
 from agents.journey.context import JourneyContext
 from agents.journey.nodes import spec_of
-from agents.journey.spec import ActionStep
+from agents.journey.spec import ActionStep, parse_duration
 from agents.journey.state import JourneyState
 from core.audit import canonical_json, digest
 from core.db import session_scope
@@ -197,6 +197,10 @@ def escalate(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str,
         ).first()
         if review is None:
             review = ctx.create_review(session, action, report, state["thread_id"])
+            if review.expires_at is None:  # the journey's policy says how long a human has
+                expires = spec_of(state).review.expires_after
+                review.expires_at = ctx.now() + parse_duration(expires)
+                session.add(review)
             audit_trail.record(
                 session,
                 ctx,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -235,3 +236,15 @@ async def test_runner_as_background_service_starts_runs_until_stopped(
         await asyncio.sleep(0.05)
     await runner.stop()
     assert len(outbox(sqlite_engine)) == 1
+
+
+def test_review_expires_after_the_journey_policy(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    fakes.plan_outcome = Outcome.escalate
+    add_journey(sqlite_engine, ONE_STEP + "review: {expires_after: 6h}\n")
+    fire(sqlite_engine, "one-step", "c1", at=clock.now())
+    make_runner(sqlite_engine).run_until_idle()
+    with session_scope(sqlite_engine) as session:
+        review = session.exec(select(Review)).one()
+    assert review.expires_at == clock.now() + timedelta(hours=6)
