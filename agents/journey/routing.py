@@ -38,10 +38,12 @@ def route_after_decide(state: JourneyState) -> Literal["create", "next_step"]:
 
 
 def route_after_check(state: JourneyState) -> Literal["execute", "escalate", "next_step"]:
-    outcome = (state.get("report") or {}).get("outcome")
+    report = state.get("report") or {}
+    outcome = report.get("outcome")
     if outcome == Outcome.block:
         return "next_step"
-    if outcome == Outcome.escalate:
+    # a hold with no end time would otherwise drop the action: a human decides instead
+    if outcome == Outcome.escalate or (outcome == Outcome.hold and not report.get("hold_until")):
         return "escalate"
     return "execute"
 

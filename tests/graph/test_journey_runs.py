@@ -248,3 +248,14 @@ def test_review_expires_after_the_journey_policy(
     with session_scope(sqlite_engine) as session:
         review = session.exec(select(Review)).one()
     assert review.expires_at == clock.now() + timedelta(hours=6)
+
+
+def test_guardrail_hold_delays_the_send_until_its_end(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    fakes.plan_outcome = fakes.send_outcome = Outcome.hold  # e.g. quiet hours, 8h
+    add_journey(sqlite_engine, ONE_STEP)
+    fire(sqlite_engine, "one-step", "c1", at=clock.now())
+    make_runner(sqlite_engine).run_until_idle()
+    [message] = outbox(sqlite_engine)
+    assert message.next_attempt_at == clock.now() + timedelta(hours=8)
