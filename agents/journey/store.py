@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlmodel import Session, col, select
 
 from agents.journey.spec import JourneySpec, load_journey_yaml
 from core import audit
 from core.tables import Journey
 
-__all__ = ["load_spec", "save_journey", "set_status"]
+__all__ = ["load_spec", "save_journey", "save_journeys_in", "set_status"]
 
 RUNNABLE = ("active", "paused")
 
@@ -82,3 +84,11 @@ def set_status(session: Session, slug: str, status: str, *, actor: str) -> int:
         payload={"versions": [r.version for r in rows]},
     )
     return len(rows)
+
+
+def save_journeys_in(session: Session, directory: Path, *, actor: str) -> list[Journey]:
+    """Store every `*.yaml` journey of a folder (the demo loads examples/journeys this way)."""
+    return [
+        save_journey(session, path.read_text(), actor=actor)
+        for path in sorted(directory.glob("*.yaml"))
+    ]

@@ -46,3 +46,18 @@ def test_missing_fields_and_unknown_keys_are_listed() -> None:
 
 def test_not_yaml_mapping_is_refused() -> None:
     assert "<root>" in _errors("- just\n- a list\n")
+
+
+def test_example_folder_is_stored_once_and_changed_text_needs_a_new_version(
+    sqlite_engine: object,
+) -> None:
+    from agents.journey.store import save_journey, save_journeys_in
+    from core.db import session_scope
+
+    with session_scope(sqlite_engine) as session:  # type: ignore[arg-type]
+        first = save_journeys_in(session, EXAMPLES, actor="test")
+        again = save_journeys_in(session, EXAMPLES, actor="test")
+        assert [j.id for j in first] == [j.id for j in again] and len(first) == 4
+        changed = (EXAMPLES / "winback.yaml").read_text().replace("3d", "4d")
+        with pytest.raises(ValueError, match="bump `version`"):
+            save_journey(session, changed, actor="test")
