@@ -25,7 +25,7 @@ from decisioning.features import feature_vector
 
 __all__ = ["bench_catalog", "bench_profiles", "measure", "run"]
 
-TRIGGERS = ("cart_abandoned", "churn_risk_high", "lapsed_customer", "first_purchase")
+TRIGGERS = ("cart_abandoned", "churn_risk_high", "no_purchase_90d", "first_purchase")
 CHANNELS = ("email", "sms", "push", "audience", "csm", "web")
 CHUNK = 1000
 

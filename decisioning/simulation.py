@@ -24,7 +24,7 @@ from decisioning.ope_logs import from_decisions
 
 __all__ = ["simulate_and_evaluate"]
 
-TRIGGERS = ("cart_abandoned", "churn_risk_high", "lapsed_customer")
+TRIGGERS = ("cart_abandoned", "churn_risk_high", "no_purchase_90d")
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 

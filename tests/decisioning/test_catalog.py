@@ -20,7 +20,7 @@ def test_demo_catalog_covers_the_required_interventions() -> None:
     placements = {p for a in catalog.actions for p in a.applicability.placements}
     assert {"home_hero", "cart_sidebar"} <= placements
     assert catalog.get("csm_outreach").needs_review
-    assert len(catalog.actions) <= 12
+    assert len(catalog.actions) <= 16  # a demo catalog a person can read in one sitting
 
 
 def test_unknown_channel_error_names_the_action_and_field() -> None:

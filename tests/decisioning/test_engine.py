@@ -13,6 +13,7 @@ from core.db import session_scope
 from core.domain import DecisionContext
 from core.tables import AuditEntry, Decision
 from decisioning.bandit import MODEL_NAME
+from decisioning.catalog import load_catalog
 from decisioning.engine import decide
 from decisioning.holdout import in_global_control, in_journey_holdout
 from decisioning.learning import UnknownDecisionError, record_outcome
@@ -33,7 +34,8 @@ def test_decision_is_persisted_with_its_explanation_and_audited(engine: Engine) 
         row = session.get(Decision, outcome.decision_id)
         assert row is not None
         assert (row.action_id, row.channel, row.run_id) == ("cart_reminder_email", "email", "run-1")
-        assert row.catalog_version == "2026.11.1" and row.model_version.startswith(MODEL_NAME)
+        assert row.catalog_version == load_catalog().version
+        assert row.model_version.startswith(MODEL_NAME)
         assert row.explanation["chosen"]["action_id"] == row.action_id
         assert row.explanation == outcome.explanation
         entry = session.exec(select(AuditEntry).where(AuditEntry.kind == "decision.made")).one()
