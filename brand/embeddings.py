@@ -49,9 +49,7 @@ class _Encoder:
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token name
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
-        self.session = ort.InferenceSession(
-            str(onnx), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     @classmethod
