@@ -21,10 +21,10 @@ __all__ = ["ClaimTrace", "approved_corpus", "claim_sentences", "trace_claims"]
 _FIGURE = re.compile(r"[£$€]\s?\d[\d,.]*|\d+(?:[.,]\d+)?\s?%|\b\d[\d,.]*\b")
 _PROMISE = re.compile(
     r"\b(free|guarantee[sd]?|warrant(y|ies)|best|fastest|lightest|safest|cheapest|lowest|"
-    r"#1|number one|proven|certified|lifetime|never|always|only|save|off|discount|delivery|"
-    r"returns?|refunds?)\b",
+    r"#1|number one|proven|certified|lifetime|never|always|only|save|off|discount|refunds?)\b",
     re.IGNORECASE,
 )
+_URL = re.compile(r"https?://\S+|\{\{\s*\w+\s*\}\}")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 SIMILARITY_FLOOR = 0.55
 
@@ -35,6 +35,7 @@ class ClaimTrace(tuple[str, str | None]):
 
 def claim_sentences(text: str) -> list[str]:
     """Sentences of `text` that assert a figure or make a promise."""
+    text = _URL.sub(" ", text)
     parts = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
     return [s for s in parts if _FIGURE.search(s) or _PROMISE.search(s)]
 

@@ -53,7 +53,7 @@ class ConformanceResult:
 def copy_text(content: dict[str, Any]) -> str:
     """The words a reader sees, minus legal footer lines (scored separately)."""
     parts = [str(content[k]) for k in _COPY_FIELDS if content.get(k)]
-    if not parts and content.get("body_text"):
+    if content.get("body_text") and not content.get("body"):
         parts.append(str(content["body_text"]).split("\n--\n")[0])
     return "\n".join(parts)
 
