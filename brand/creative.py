@@ -261,7 +261,7 @@ def _structural(
     if channel == "audience":
         content: dict[str, Any] = {"audience": f"{action_id}:{segment_of(profile)}"}
     elif channel == "webhook":
-        data = {"action_id": action_id, "customer_id": profile.customer_id}
+        data: dict[str, Any] = {"action_id": action_id, "customer_id": profile.customer_id}
         if facts.offer:
             data["offer"] = facts.offer.model_dump()
         content = {"event": f"cjo.{action_id}", "data": data}

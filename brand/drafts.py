@@ -106,10 +106,9 @@ class Facts:
 def fallback_draft(facts: Facts, channel: str) -> dict[str, str]:
     """A draft composed only from the kit's approved blocks for this intent."""
     b = facts.block
-    if not facts.product and "{product_name}" in b.body:
-        body = b.body.split(". ", 1)[-1]  # the first sentence names the product; drop it
-    else:
-        body = b.body
+    body = b.body
+    if not facts.product and "{product_name}" in body:
+        body = body.split(". ", 1)[-1]  # the first sentence names the product; drop it
     drafts: dict[str, dict[str, str]] = {
         "email": {
             "subject": b.subject,

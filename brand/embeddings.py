@@ -46,7 +46,7 @@ class _Encoder:
         onnx, tokenizer_path = model_files()
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.enable_truncation(_MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token name
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         self.session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
@@ -81,7 +81,7 @@ class MiniLmEmbedding(EmbeddingFunction[Documents]):
     def __init__(self) -> None:
         pass  # the model loads lazily on first use, once per process
 
-    def __call__(self, input: Documents) -> Embeddings:  # noqa: A002 - chromadb's name
+    def __call__(self, input: Documents) -> Embeddings:
         return list(_Encoder.get().encode(list(input)))
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -50,7 +50,7 @@ def _facts_of(kit: BrandKit) -> list[BrandFact]:
 
 
 class BrandStore:
-    """Open with `BrandStore.open(settings)`; `ingest(folder)` loads a kit and returns its version."""
+    """Open with `BrandStore.open(settings)`; `ingest(folder)` loads a kit, returns its version."""
 
     def __init__(self, root: Path) -> None:
         import chromadb

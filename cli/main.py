@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import audit, keys
+from cli import audit, brand, keys
 from cli.common import not_available
 
 app = typer.Typer(
@@ -15,8 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
-brand_app = typer.Typer(help="Brand DNA store.", no_args_is_help=True)
-app.add_typer(brand_app, name="brand")
+app.add_typer(brand.app, name="brand")
 
 
 @app.command("serve")
@@ -51,12 +50,6 @@ def import_(
 ) -> None:
     """Ingest events from a file or a known real dataset."""
     not_available("import", "event import lands with the CDP layer, issue #3")
-
-
-@brand_app.command("ingest")
-def brand_ingest(directory: str = typer.Argument(..., help="Brand kit folder.")) -> None:
-    """Load a brand kit into the brand DNA store."""
-    not_available("brand ingest", "the brand DNA store lands in issue #5")
 
 
 @app.command("eval")

@@ -83,7 +83,7 @@ class Backend(Protocol):
 
 
 def get_chat_model(settings: Settings) -> BaseChatModel:
-    """A langchain chat model with `bind_tools`: OpenAI-compatible when configured, else embedded."""
+    """A langchain chat model with `bind_tools`: OpenAI-compatible if configured, else embedded."""
     if settings.llm_base_url:
         from langchain_openai import ChatOpenAI
 
@@ -161,10 +161,10 @@ class OpenAICompatibleBackend:
             else {"type": "json_object"}
         )
         try:
-            response = self._client.chat.completions.create(
+            response = self._client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format=fmt,  # type: ignore[arg-type]
+                messages=messages,
+                response_format=fmt,
                 max_tokens=max_tokens,
                 temperature=temperature,
             )

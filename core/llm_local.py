@@ -24,7 +24,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-__all__ = ["EMBEDDED_MODEL_NAME", "ChatLlamaCpp", "MODEL_LOCK", "load_llama", "model_path"]
+__all__ = ["EMBEDDED_MODEL_NAME", "MODEL_LOCK", "ChatLlamaCpp", "load_llama", "model_path"]
 
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 MODEL_LOCK = threading.RLock()
@@ -169,6 +169,6 @@ class ChatLlamaCpp(BaseChatModel):
                 "id": f"call_{uuid.uuid4().hex[:12]}",
                 "type": "tool_call",
             }
-            return AIMessage(content="", tool_calls=[call])  # type: ignore[list-item]
+            return AIMessage(content="", tool_calls=[call])
         answer = data.get("answer", text) if isinstance(data, dict) else text
         return AIMessage(content=str(answer))
