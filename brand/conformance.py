@@ -2,7 +2,8 @@
 
 Rules: banned phrases, required disclaimers, lengths, GSM-7 for SMS, reading level, shouting,
 claims not traceable to the kit. Voice: copy's nearest voice exemplars versus its nearest
-anti-exemplars (MiniLM cosine). score = rules_factor * (0.4 + 0.6 * voice); a hard rule
+anti-exemplars (MiniLM cosine). score = rules_factor * (0.4 + 0.6 * voice) (voice weighs 0.3
+for CSM scripts, which a person rephrases); a hard rule
 failure (banned phrase, untraceable claim, missing disclaimer) fails the check whatever the score.
 """
 
@@ -129,7 +130,9 @@ def score_content(store: BrandStore, content: dict[str, Any], channel: str) -> C
     for reason in reasons:
         factor *= 1.0 - _PENALTY[reason.split(":", 1)[0]]
     voice = _voice(store, text)
-    score = round(factor * (0.4 + 0.6 * voice), 4)
+    # A CSM script is guidance a person reads and rephrases, not copy sent as written.
+    weight = 0.3 if channel == "csm" else 0.6
+    score = round(factor * (1.0 - weight + weight * voice), 4)
     if voice < 0.5:
         reasons.append(f"voice: closer to anti-exemplars than exemplars ({voice:.2f})")
     hard = any(r.split(":", 1)[0] in _HARD for r in reasons)
