@@ -29,6 +29,9 @@ __all__ = ["intent_of", "resolve_facts", "segment_of", "write_creative"]
 
 log = logging.getLogger(__name__)
 
+# Enough room for each channel's fields; a short cap also bounds latency on the local model.
+_MAX_TOKENS = {"email": 220, "sms": 70, "push": 70, "web": 140, "csm": 220}
+
 _INTENTS = (
     ("cart", ("cart", "basket", "abandon")),
     ("winback", ("winback", "win_back", "lapsed", "reactivat")),
@@ -131,7 +134,11 @@ def _draft(
 ) -> dict[str, str] | None:
     try:
         result = llm.structured(
-            messages, DRAFT_SCHEMAS[channel], purpose=purpose, max_tokens=220, session=session
+            messages,
+            DRAFT_SCHEMAS[channel],
+            purpose=purpose,
+            max_tokens=_MAX_TOKENS.get(channel, 200),
+            session=session,
         )
     except (LlmOutputError, LlmUnavailableError) as exc:
         log.warning("creative %s draft failed: %s", channel, exc)
