@@ -62,7 +62,7 @@ def trace_claims(store: BrandStore, text: str) -> list[tuple[str, str | None]]:
         return []
     corpus = approved_corpus(store)
     allowed_figures = set().union(*(_figures(t) for _, t in corpus))
-    vectors = store.embed([t for _, t in corpus])
+    vectors = store.cached_vectors("approved_corpus", [t for _, t in corpus])
     sims = store.embed(sentences) @ vectors.T
     lowered = [t.lower() for _, t in corpus]
     out: list[tuple[str, str | None]] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from sqlmodel import Session
@@ -226,6 +227,7 @@ def write_creative(
                 "draft": draft,
                 "model": model if source != "fallback" else None,
                 "prompt_hash": prompt_hash,
+                "result": asdict(result),
             },
         )
     creative = Creative(

@@ -139,5 +139,13 @@ class BrandStore:
             self._vectors[kind] = self.embedder.embed(list(texts))
         return self._vectors[kind]
 
+    def cached_vectors(self, name: str, texts: list[str]) -> np.ndarray:
+        """Embeddings of `texts` kept until the active version changes (keyed by `name`)."""
+        _ = self.kit  # drops the cache when another version became active
+        key = f"cached:{name}"
+        if key not in self._vectors or len(self._vectors[key]) != len(texts):
+            self._vectors[key] = self.embedder.embed(texts)
+        return self._vectors[key]
+
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.embedder.embed(texts)
