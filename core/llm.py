@@ -98,6 +98,20 @@ def get_chat_model(settings: Settings) -> BaseChatModel:
 
 
 # -- backends -----------------------------------------------------------------------------
+def _grammar_schema(schema: Any) -> Any:
+    """The schema without string-length bounds, which make llama.cpp grammars much slower.
+
+    Lengths are still enforced: pydantic validates the output against the full schema.
+    """
+    if isinstance(schema, dict):
+        return {
+            k: _grammar_schema(v) for k, v in schema.items() if k not in ("maxLength", "minLength")
+        }
+    if isinstance(schema, list):
+        return [_grammar_schema(v) for v in schema]
+    return schema
+
+
 class EmbeddedBackend:
     """SmolLM2 via llama.cpp; JSON output is enforced by a grammar built from the schema."""
 
@@ -115,7 +129,7 @@ class EmbeddedBackend:
         with MODEL_LOCK:
             response = load_llama().create_chat_completion(
                 messages=messages,
-                response_format={"type": "json_object", "schema": schema},
+                response_format={"type": "json_object", "schema": _grammar_schema(schema)},
                 max_tokens=max_tokens,
                 temperature=temperature,
             )

@@ -3,7 +3,7 @@
 1. Scorer: the conformance score of 40 labelled pieces (evals/datasets/creative_labelled.jsonl)
    gives `conformance_auc` (on-brand should score higher than off-brand).
 2. Generation: `CJO_EVAL_CREATIVE_ACTIONS` (default 1000) decided actions over synthetic profiles
-   in 3 segments x 3 actions x 3 channels run through `write_creative` with the variant cache,
+   in 3 segments x 3 actions x 3 channels (`CJO_EVAL_CREATIVE_CHANNELS`) run through `write_creative` with the variant cache,
    on the embedded model (always) and on the OpenAI-compatible endpoint when configured.
    Among drafts the LLM was actually asked for: first-draft pass rate, pass after revision,
    fallbacks; over every delivered creative: claims not traceable to the kit (must be 0); LLM
@@ -39,7 +39,7 @@ ACTIONS = (
     ("winback_lapsed", "winback-15"),
     ("welcome_first_purchase", "welcome-service"),
 )
-CHANNELS = ("sms", "push", "email")
+CHANNELS = tuple(os.environ.get("CJO_EVAL_CREATIVE_CHANNELS", "sms,push,email").split(","))
 SEGMENTS = ("new", "active", "lapsed")
 NAMES = ("Ada", "Bo", "Chidi", "Dana", None)
 
