@@ -3,7 +3,8 @@
 1. Scorer: the conformance score of 40 labelled pieces (evals/datasets/creative_labelled.jsonl)
    gives `conformance_auc` (on-brand should score higher than off-brand).
 2. Generation: `CJO_EVAL_CREATIVE_ACTIONS` (default 1000) decided actions over synthetic profiles
-   in 3 segments x 3 actions x 3 channels (`CJO_EVAL_CREATIVE_CHANNELS`) run through `write_creative` with the variant cache,
+   in 3 segments x 3 actions x 3 channels (`CJO_EVAL_CREATIVE_CHANNELS`) run through
+   `write_creative` with the variant cache,
    on the embedded model (always) and on the OpenAI-compatible endpoint when configured.
    Among drafts the LLM was actually asked for: first-draft pass rate, pass after revision,
    fallbacks; over every delivered creative: claims not traceable to the kit (must be 0); LLM

@@ -30,7 +30,7 @@ def test_transient_errors_are_retried_then_succeed() -> None:
 
 
 def test_backend_down_on_every_attempt_raises_unavailable() -> None:
-    client, backend = scripted_client(*[_Transient("connection refused")] * 3)
+    client, _ = scripted_client(*[_Transient("connection refused")] * 3)
     with pytest.raises(LlmUnavailableError):
         client.structured("hi", Greeting)
     assert client.usage.failures == 1 and client.usage.calls == 0
