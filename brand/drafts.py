@@ -44,7 +44,7 @@ class EmailDraft(BaseModel):
 
 
 class SmsDraft(BaseModel):
-    text: str = Field(min_length=5, max_length=160)
+    text: str = Field(min_length=5, max_length=100)  # room for the offer code and opt-out
 
 
 class PushDraft(BaseModel):

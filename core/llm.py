@@ -98,14 +98,20 @@ def get_chat_model(settings: Settings) -> BaseChatModel:
 
 
 # -- backends -----------------------------------------------------------------------------
-def _grammar_schema(schema: Any) -> Any:
-    """The schema without string-length bounds, which make llama.cpp grammars much slower.
+_GRAMMAR_MAX_LENGTH = 160
 
-    Lengths are still enforced: pydantic validates the output against the full schema.
+
+def _grammar_schema(schema: Any) -> Any:
+    """The schema without long string-length bounds, which make llama.cpp grammars slow.
+
+    Short bounds (an SMS, a title) stay: they keep a small model from rambling past them.
+    Every bound is still enforced: pydantic validates the output against the full schema.
     """
     if isinstance(schema, dict):
         return {
-            k: _grammar_schema(v) for k, v in schema.items() if k not in ("maxLength", "minLength")
+            k: _grammar_schema(v)
+            for k, v in schema.items()
+            if k != "minLength" and not (k == "maxLength" and v > _GRAMMAR_MAX_LENGTH)
         }
     if isinstance(schema, list):
         return [_grammar_schema(v) for v in schema]
