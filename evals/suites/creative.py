@@ -113,7 +113,10 @@ def generate(store: BrandStore, llm: LlmClient, n_actions: int, seed: int = 7) -
         "revised_pass_rate": round(sources.count("revised") / drafted, 4),
         "fallback_rate": round(sources.count("fallback") / drafted, 4),
         "untraceable_claims": untraceable,
-        "llm_calls_per_1000_actions": round(llm.usage.calls * 1000 / n_actions, 2),
+        # failed calls cost time too: count them with the successful ones
+        "llm_calls_per_1000_actions": round(
+            (llm.usage.calls + llm.usage.failures) * 1000 / n_actions, 2
+        ),
         "generated_creatives": len(sources),
         "creative_latency_ms_p50": round(statistics.median(latencies), 1) if latencies else 0.0,
         "tokens_per_generated_creative": round(statistics.mean(tokens), 1) if tokens else 0.0,
