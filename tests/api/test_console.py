@@ -13,13 +13,11 @@ from sqlmodel import Session, col, func, select
 from core.controls import is_paused
 from core.keys import Role
 from core.tables import AuditEntry, Review
-from tests.browser import stand_in_guardrails
 from tests.browser.seed import Scene, seed
 
 
 @pytest.fixture
 def scene(sqlite_engine: Engine) -> Scene:
-    stand_in_guardrails.install()
     return seed(sqlite_engine)
 
 

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Engine
 
 from core.db import make_engine, migrate
 from core.settings import Settings
-from tests.browser import stand_in_guardrails
 from tests.browser.seed import Scene, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,7 +52,6 @@ def _free_port() -> int:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     from api.app import create_app
 
-    stand_in_guardrails.install()
     data_dir = tmp_path_factory.mktemp("console")
     engine = make_engine(f"sqlite:///{data_dir / 'cjo.db'}")
     migrate(engine)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,6 +25,7 @@ from core.tables import (
     Review,
     TriggerFiring,
 )
+from guardrails.review import create_review
 
 JOURNEY_YAML = """\
 slug: cart-recovery
@@ -72,10 +70,6 @@ EMAIL = {
 }
 
 
-def content_hash(content: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
 @dataclass
 class Scene:
     keys: dict[Role, str]
@@ -83,15 +77,6 @@ class Scene:
     review_id: str
     sms_review_id: str
     decision_id: str
-
-
-def _real_create_review() -> Any:
-    """guardrails.review.create_review, or None in a build without it (or with the stand-in)."""
-    try:
-        module = importlib.import_module("guardrails.review")
-    except ImportError:
-        return None
-    return getattr(module, "create_review", None)
 
 
 def make_review(
@@ -103,7 +88,7 @@ def make_review(
     content: dict[str, Any] | None = None,
     minutes_left: int = 45,
 ) -> Review:
-    """A pending review, opened through guardrails.review.create_review when that exists."""
+    """A pending review, opened by the real review service (as a journey's escalation does)."""
     content = content or dict(EMAIL)
     report = GuardrailReport.of(
         [Verdict.escalate("offer_claims", "discount_claim_unverified")], risk_score=0.62
@@ -117,23 +102,9 @@ def make_review(
         content=content,
         recipient="ada@example.com" if channel == "email" else "+447700900123",
     )
-    create_review = _real_create_review()
-    if create_review is not None:
-        row: Review = create_review(
-            session, action=action, report=report, thread_id=None, actor="agent:journey"
-        )
-    else:
-        row = Review(
-            customer_id=customer_id,
-            journey_slug=action.journey_slug,
-            decision_id=decision_id,
-            channel=channel,
-            action_id=action.action_id,
-            content=content,
-            content_hash=content_hash(content),
-            risk_score=report.risk_score,
-            reasons=[v.model_dump(mode="json") for v in report.verdicts],
-        )
+    row = create_review(
+        session, action=action, report=report, thread_id=None, actor="agent:journey"
+    )
     row.expires_at = utcnow() + timedelta(minutes=minutes_left)
     session.add(row)
     session.flush()
