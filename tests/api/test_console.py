@@ -203,3 +203,41 @@ def test_email_creative_is_rendered_in_a_sandboxed_iframe(
     assert frame is not None
     assert 'sandbox=""' in frame.group(0)
     assert "&lt;h1" in frame.group(0)  # the email HTML is escaped into srcdoc, not inlined
+
+
+def test_edited_content_needs_a_second_reviewer_to_approve(
+    console: TestClient, scene: Scene, sqlite_engine: Engine
+) -> None:
+    from core.db import session_scope
+    from core.keys import create_key
+
+    csrf = sign_in(console, scene.keys[Role.reviewer])
+    edited = console.post(
+        f"/console/reviews/{scene.review_id}/edit",
+        data={"csrf": csrf, "content.subject": "Your trail shoes are still here"},
+    )
+    assert edited.status_code == 303
+    assert edited.headers["location"] == "/console/reviews?done=edited_needs_second"
+    with Session(sqlite_engine) as session:
+        review = session.get(Review, scene.review_id)
+        assert review is not None and review.status == "pending"
+        assert review.content["subject"] == "Your trail shoes are still here"
+        new_hash = review.content_hash
+    mine = console.post(
+        f"/console/reviews/{scene.review_id}/approve",
+        data={"csrf": csrf, "content_hash": new_hash},
+    )
+    assert mine.status_code == 403 and "another reviewer" in mine.text
+
+    with session_scope(sqlite_engine) as session:
+        second = create_key(session, role=Role.reviewer, name="second reviewer").key
+    console.cookies.clear()
+    csrf = sign_in(console, second)
+    approved = console.post(
+        f"/console/reviews/{scene.review_id}/approve",
+        data={"csrf": csrf, "content_hash": new_hash},
+    )
+    assert approved.status_code == 303
+    with Session(sqlite_engine) as session:
+        review = session.get(Review, scene.review_id)
+        assert review is not None and review.status == "approved"
