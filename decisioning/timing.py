@@ -1,9 +1,10 @@
 """Send-time and channel choice from a customer's own activity, with fallbacks when data is thin.
 
 Send time: the customer's most active local hour (computed `active_hours`: a 24-list or an
-{hour: count} map of past activity), at least `MIN_EVENTS` events, else now (quiet hours
-apply at send time); the timezone is the profile's, else UTC. Channel: the best smoothed engagement rate across channels
-(computed `engagement`: {channel: {sent, opened|clicked}}), else the CDP's `preferred_channel`.
+{hour: count} map of past activity) when there are at least `MIN_EVENTS` events, else now
+(quiet hours still apply at send time); the timezone is the profile's, else UTC. Channel: the
+best smoothed engagement rate across channels (computed `engagement`: {channel: {sent,
+opened|clicked}}), else the CDP's `preferred_channel`.
 """
 
 from __future__ import annotations
