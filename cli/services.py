@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agents.journey.runner import JourneyRunner
-from agents.journey.wiring import build_context, make_pre_send
+from agents.journey.wiring import build_context, content_acceptance, make_pre_send
 from brand.creative import write_creative
 from brand.store import BrandStore
 from cdp.traits import set_churn_scorer
@@ -80,6 +80,7 @@ def build_orchestrator(settings: Settings, engine: Engine, *, demo: bool = False
             offer=decision.offer,
             session=session,
             locale=profile.locale,
+            accept=content_acceptance(profile, decision, decision.channel),
         )
 
     context = build_context(engine, settings, write_creative=creative, churn_model=churn_model)

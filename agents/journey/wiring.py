@@ -7,6 +7,7 @@ payload. Imports of the heavy parts (brand store, LLM) happen once, when the con
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from decisioning.churn import ChurnModel
 from decisioning.engine import decide as decide_action
 from decisioning.learning import record_outcome as learn_from_outcome
 from guardrails.consent import consent_check
-from guardrails.engine import check_action
+from guardrails.engine import check_action, content_verdicts
 from guardrails.frequency import lock_customer
 from guardrails.policy import Policy, default_policy
 from guardrails.precheck import suitability_checks
@@ -40,7 +41,7 @@ from guardrails.review import create_review as open_review
 from tools.channels.email import EmailDefaults, compliance_headers
 from tools.outbox import enqueue as enqueue_outbox
 
-__all__ = ["build_context", "channel_payload", "make_pre_send"]
+__all__ = ["build_context", "channel_payload", "content_acceptance", "make_pre_send"]
 
 ACTOR = "agent:journey"
 
@@ -94,6 +95,37 @@ def _with_send_headers(action: PlannedAction, email_defaults: EmailDefaults) -> 
         return action
     headers = compliance_headers(action.customer_id, action.recipient or "", email_defaults)
     return action.model_copy(update={"content": {**action.content, "headers": headers}})
+
+
+def content_acceptance(
+    profile: ProfileView, decision: DecisionOutcome, channel: str, policy: Policy | None = None
+) -> Callable[[dict[str, Any]], list[str]]:
+    """The creative agent's extra acceptance test: the content guardrails, as critique.
+
+    A small model sometimes writes a subject in capitals or repeats an offer the customer was
+    not given; the guardrails would block that message at send time and the customer would get
+    nothing. Handing the creative agent the same checks lets it revise the draft, or use the
+    approved-blocks fallback, before the journey ever plans the send.
+    """
+    policy = policy or default_policy()
+
+    def accept(content: dict[str, Any]) -> list[str]:
+        action = PlannedAction(
+            customer_id=profile.customer_id,
+            channel=channel,
+            action_id=decision.action_id,
+            content=content,
+            offer=decision.offer,
+            recipient=profile.email if channel == "email" else profile.phone,
+        )
+        return [
+            f"guardrail {v.check}: {reason}"
+            for v in content_verdicts(action, profile, policy, stage="plan")
+            if v.outcome == Outcome.block and v.check != "brand_conformance"
+            for reason in v.reasons
+        ]
+
+    return accept
 
 
 def build_context(
