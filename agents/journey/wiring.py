@@ -39,6 +39,7 @@ from guardrails.precheck import suitability_checks
 from guardrails.quiet_hours import quiet_hours_check
 from guardrails.review import create_review as open_review
 from tools.channels.email import EmailDefaults, compliance_headers
+from tools.channels.registry import email_defaults as registry_email_defaults
 from tools.outbox import enqueue as enqueue_outbox
 
 __all__ = ["build_context", "channel_payload", "content_acceptance", "make_pre_send"]
@@ -143,7 +144,7 @@ def build_context(
     the brand store and the LLM client (see cli/services.py).
     """
     policy = policy or default_policy()
-    email_defaults = email_defaults or EmailDefaults()
+    email_defaults = email_defaults or registry_email_defaults(settings)
 
     def load_profile(session: Session, customer_id: str) -> ProfileView | None:
         return get_profile_view(session, customer_id)
