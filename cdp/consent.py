@@ -4,7 +4,8 @@ Shape per channel (core.domain.ProfileView): {"status": subscribed|unsubscribed|
 "basis": express|purchase|inquiry|None, "since": ISO time or None}. Express choices (identify
 traits, Subscribed/Unsubscribed events, opt-out keywords in inbound messages) always beat
 implied consent; a purchase only gives implied consent (CASL "existing business
-relationship", dated by the purchase) where the customer has not chosen either way. Among express choices the later one (event time) wins.
+relationship", dated by the purchase) where the customer has not chosen either way. Among
+express choices the later one (event time) wins.
 """
 
 from __future__ import annotations
