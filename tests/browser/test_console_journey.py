@@ -1,13 +1,14 @@
 """End to end through the real packages: a journey escalates, a reviewer approves in the browser,
 the journey resumes, the outbox dispatcher sends over SMTP, and the capture inbox shows the email.
 
-Only the decision and the copy are scripted (no model, no trained policy); the journey graph,
-profile reader, guardrails, review service, outbox, dispatcher and SMTP capture server are the
-real ones, joined by the small adapters below (what `agents.journey.wiring` has to do too).
+Only the decision and the copy are scripted (no model, no trained policy); the orchestrator's
+wiring, journey graph, profile reader, guardrails, review service, outbox, dispatcher (with its
+send-time checks) and SMTP capture server are the real ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from core.tables import Customer, Decision, OutboxMessage, Profile, Review, Trig
 from tests.browser.conftest import LiveServer, login, screenshot
 
 runner_mod = pytest.importorskip("agents.journey.runner", reason="agents/ not in this build")
-context_mod = pytest.importorskip("agents.journey.context", reason="agents/ not in this build")
+wiring = pytest.importorskip("agents.journey.wiring", reason="agents/ not in this build")
 store = pytest.importorskip("agents.journey.store", reason="agents/ not in this build")
 dispatcher_mod = pytest.importorskip("tools.dispatcher", reason="tools/ not in this build")
 channels_mod = pytest.importorskip("tools.channels", reason="tools/ not in this build")
@@ -96,53 +97,14 @@ def _write(session: Session, profile: ProfileView, decision: DecisionOutcome) ->
         "body_html": html,
         "cta_text": "Open my basket",
         "cta_url": "https://shop.example.com/cart",
-        # guardrails' send-stage email check wants the one-click unsubscribe headers in the
-        # content (tools/ sets the real MIME headers when it sends).
-        "headers": {
-            "List-Unsubscribe": "<{{unsubscribe_url}}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
     }
     return Creative(channel="email", content=content, conformance_score=0.9, source="fallback")
 
 
-def _context(engine: Any) -> Any:
-    """A JourneyContext on the real packages, with scripted decide/write_creative."""
-    from cdp.profiles import get_profile_view
-    from guardrails.engine import check_action
-    from guardrails.review import create_review
-    from tools.outbox import enqueue
-
-    def check(session: Session, action: Any, profile: Any, now: datetime, stage: Any) -> Any:
-        return check_action(session, action, profile, now=now, stage=stage)
-
-    def open_review(session: Session, action: Any, report: Any, thread_id: str) -> Review:
-        return create_review(
-            session, action=action, report=report, thread_id=thread_id, actor="agent:journey"
-        )
-
-    def send(session: Session, *, channel: str, payload: dict[str, Any], **kw: Any) -> Any:
-        # The journey hands {recipient, content, ...}; the email channel reads the MIME fields.
-        content = payload.get("content") or {}
-        flat = {
-            "to": payload.get("recipient"),
-            "subject": content.get("subject"),
-            "preheader": content.get("preheader"),
-            "text": content.get("body_text"),
-            "html": content.get("body_html"),
-        }
-        return enqueue(session, channel=channel, payload=flat, **kw)
-
-    return context_mod.JourneyContext(
-        engine=engine,
-        load_profile=get_profile_view,
-        decide=_decide,
-        write_creative=_write,
-        check=check,
-        create_review=open_review,
-        enqueue=send,
-        record_outcome=lambda session, **kw: None,
-    )
+def _context(engine: Any, settings: Settings) -> Any:
+    """The orchestrator's own JourneyContext, with the decision scripted and the copy fixed."""
+    context = wiring.build_context(engine, settings, write_creative=_write)
+    return dataclasses.replace(context, decide=_decide)
 
 
 @pytest.fixture
@@ -165,14 +127,15 @@ def journey_world(live_server: LiveServer, tmp_path: Any) -> Iterator[dict[str, 
         )  # fmt: skip
         s.add(TriggerFiring(trigger="cart_abandoned", journey_slug=SLUG, customer_id=cid,
                             dedup_key=f"{SLUG}:{cid}"))  # fmt: skip
-    runner = runner_mod.JourneyRunner(context=_context(engine), settings=settings)
+    runner = runner_mod.JourneyRunner(context=_context(engine, settings), settings=settings)
     registry = channels_mod.build_registry(
         settings, engine, channels_mod.ChannelConfig(smtp_capture_port=0)
     )
     assert registry.capture is not None
     registry.capture.start()
     yield {"cid": cid, "runner": runner,
-           "dispatcher": dispatcher_mod.Dispatcher(engine, registry)}  # fmt: skip
+           "dispatcher": dispatcher_mod.Dispatcher(engine, registry,
+                                                   pre_send=wiring.make_pre_send())}  # fmt: skip
     registry.capture.stop()
 
 
