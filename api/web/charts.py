@@ -131,21 +131,32 @@ def figures(data: Insights) -> list[dict[str, Any]]:
                     "y": data.llm_calls,
                     "marker": {"color": "#6366f1"},
                 },
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": "tokens",
-                    "x": x,
-                    "y": data.llm_tokens,
-                    "yaxis": "y2",
-                    "line": {"color": "#9a6700"},
-                },
+                *(
+                    [
+                        {
+                            "type": "scatter",
+                            "mode": "lines",
+                            "name": "tokens",
+                            "x": x,
+                            "y": data.llm_tokens,
+                            "yaxis": "y2",
+                            "line": {"color": "#9a6700"},
+                        }
+                    ]
+                    if sum(data.llm_tokens)  # not every backend reports tokens
+                    else []
+                ),
             ],
             "layout": _layout(
-                "LLM usage",
+                "LLM usage" if sum(data.llm_tokens) else "LLM calls (tokens not recorded)",
                 margin={**_LAYOUT["margin"], "r": 70},
-                yaxis={"title": {"text": "calls"}},
-                yaxis2={"title": {"text": "tokens"}, "overlaying": "y", "side": "right"},
+                yaxis={"title": {"text": "calls"}, "rangemode": "tozero"},
+                yaxis2={
+                    "title": {"text": "tokens"},
+                    "overlaying": "y",
+                    "side": "right",
+                    "rangemode": "tozero",
+                },
             ),
         }
     )
