@@ -90,36 +90,39 @@ def _settle(orch: Orchestrator) -> None:
     orch.dispatcher.run_until_idle()
 
 
-def test_abandoned_cart_becomes_one_real_email(orchestrator: Orchestrator) -> None:
+def test_each_abandoned_cart_becomes_one_real_email(orchestrator: Orchestrator) -> None:
     orch = orchestrator
     client, service = _client(orch), _key(orch.engine, Role.service)
-    _identify(client, service, "cart-1")
-    added = {
-        "userId": "cart-1",
-        "messageId": "add-1",
-        "event": "Product Added",
-        "timestamp": (utcnow() - timedelta(minutes=70)).isoformat(),
-        "properties": {"product_id": "sku-1", "price": 60.0, "quantity": 1},
-    }
-    assert client.post("/v1/track", json=added, headers=service).status_code == 202
+    for user in ("cart-1", "cart-2"):
+        _identify(client, service, user)
+        added = {
+            "userId": user,
+            "messageId": f"add-{user}",
+            "event": "Product Added",
+            "timestamp": (utcnow() - timedelta(minutes=70)).isoformat(),
+            "properties": {"product_id": "sku-1", "price": 60.0, "quantity": 1},
+        }
+        assert client.post("/v1/track", json=added, headers=service).status_code == 202
 
     _settle(orch)
     _settle(orch)  # a second pass must not send again
 
     with Session(orch.engine) as session:
         firings = session.exec(select(TriggerFiring)).all()
-        emails = session.exec(select(CapturedEmail)).all()
+        emails = session.exec(select(CapturedEmail).order_by(CapturedEmail.to)).all()
         sent = session.exec(select(OutboxMessage).where(OutboxMessage.status == "sent")).all()
         chain = audit.verify_chain(session)
-    assert [f.trigger for f in firings] == ["cart_abandoned"]
-    assert len(sent) == 1 and len(emails) == 1
+    assert [f.trigger for f in firings] == ["cart_abandoned", "cart_abandoned"]
+    assert len(sent) == 2
+    assert [e.to for e in emails] == ["cart-1@example.com", "cart-2@example.com"]
+    assert [e.deliveries for e in emails] == [1, 1]
     email = emails[0]
-    assert email.to == "cart-1@example.com" and email.subject
+    assert email.subject
     headers = {k.lower(): v for k, v in email.headers.items()}
     assert headers["list-unsubscribe-post"] == "List-Unsubscribe=One-Click"
     assert "/u/" in headers["list-unsubscribe"]
     assert "14 Wharf Lane" in email.text and "{{unsubscribe_url}}" not in email.text
-    assert email.idempotency_key == sent[0].idempotency_key
+    assert {e.idempotency_key for e in emails} == {m.idempotency_key for m in sent}
     assert chain.ok and chain.entries > 10
 
 
