@@ -33,7 +33,15 @@ from cdp.importer import import_messages
 from cli.services import EXAMPLES
 from core.clock import utcnow
 from core.db import session_scope
-from core.tables import Decision, Event, JourneyRun, OutboxMessage, Review, TriggerFiring
+from core.tables import (
+    Decision,
+    Event,
+    Identity,
+    JourneyRun,
+    OutboxMessage,
+    Review,
+    TriggerFiring,
+)
 from tools.tables import CapturedEmail
 
 __all__ = ["DemoReplay", "DemoReporter", "history_messages", "live_signals", "seed_demo"]
@@ -172,7 +180,13 @@ def respond_to_emails(engine: Engine, now: datetime | None = None) -> int:
         user_ids = {}
         for message in sent:
             if message.customer_id and _responds(message.customer_id):
-                user_ids[message.id] = message.customer_id
+                user_id = session.exec(
+                    select(Identity.value).where(
+                        Identity.customer_id == message.customer_id, Identity.kind == "user_id"
+                    )
+                ).first()
+                if user_id:  # the customer orders under the id the shop knows them by
+                    user_ids[message.id] = user_id
     orders = [
         {
             "type": "track",

@@ -61,19 +61,25 @@ def ensure_brand_kit(
     return store.version
 
 
-def build_orchestrator(settings: Settings, engine: Engine, *, demo: bool = False) -> Orchestrator:
-    """Load the models and the brand store, wire the journey context, list the services."""
+def build_orchestrator(
+    settings: Settings, engine: Engine, *, demo: bool = False, use_llm: bool = True
+) -> Orchestrator:
+    """Load the models and the brand store, wire the journey context, list the services.
+
+    `use_llm=False` writes creative from approved brand blocks only (tests, air-gapped runs).
+    """
     churn_model = load_or_train(Path(settings.data_dir))
     set_churn_scorer(churn_model.score)
     store = BrandStore.open(settings)
     ensure_brand_kit(store, refresh=demo)
     llm = get_llm_client(settings)
+    writer = llm if use_llm else None
 
     def creative(session: Session, profile: ProfileView, decision: DecisionOutcome) -> Creative:
         assert decision.action_id is not None and decision.channel is not None
         return write_creative(
             store=store,
-            llm=llm,
+            llm=writer,
             profile=profile,
             action_id=decision.action_id,
             channel=decision.channel,

@@ -28,6 +28,7 @@ from core.domain import (
 )
 from core.settings import Settings
 from core.tables import OutboxMessage, Review
+from decisioning.arbitration import PolicyConfig
 from decisioning.churn import ChurnModel
 from decisioning.engine import decide as decide_action
 from decisioning.learning import record_outcome as learn_from_outcome
@@ -152,6 +153,8 @@ def build_context(
     def decide(
         session: Session, profile: ProfileView, ctx: DecisionContext, now: datetime
     ) -> DecisionOutcome:
+        # A journey assigns its own holdout arm (its spec's holdout_pct) before it decides;
+        # drawing decisioning's per-journey holdout as well would hold out twice as many.
         return decide_action(
             session,
             profile,
@@ -159,6 +162,7 @@ def build_context(
             now=now,
             suitability=suitability_checks(session, policy),
             churn_model=churn_model,
+            policy=PolicyConfig.from_settings(journey_holdout_rate=0.0),
             actor=ACTOR,
         )
 

@@ -50,8 +50,13 @@ class EmailDefaults:
 
 
 def message_id_for(key: str, domain: str = "cjo.outbox") -> str:
-    """The RFC 5322 Message-ID for an outbox key: `<key@domain>`."""
-    return f"<{key}@{domain}>"
+    """The RFC 5322 Message-ID for an outbox key: `<sha256(key)@domain>`.
+
+    Hashed because keys may hold characters a Message-ID may not (`journey:...`: a parser
+    cuts at the colon, and every journey email would then share one id and be deduplicated
+    away). The key itself travels in the X-Cjo-Idempotency-Key header.
+    """
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
 def unsubscribe_token(customer_id: str, secret: str) -> str:
