@@ -32,7 +32,7 @@ def test_reviewer_approves_a_flagged_email_with_the_keyboard(
     frame = card.frame_locator("iframe.email")
     expect(frame.locator("h1")).to_have_text("Still thinking it over?")
     expect(card.get_by_test_id("warnings")).to_contain_text("discount_claim_unverified")
-    expect(card).to_contain_text("margin_floor")  # the decision's "why"
+    expect(card).to_contain_text("1 candidate(s) ruled out")  # the decision's "why"
     expect(page.locator(f"#review-{scene.sms_review_id} .countdown")).to_contain_text("overdue")
     screenshot(page, "review-queue")
 
