@@ -114,6 +114,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = (
+        make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
+        if engine.dialect.name == "sqlite"
+        else engine
+    )
     app.state.key_cache = {}
     app.state.services = list(services)
     install_error_handlers(app)

@@ -20,6 +20,7 @@ __all__ = [
     "Principal",
     "SessionDep",
     "SettingsDep",
+    "WriteSessionDep",
     "get_session",
     "require",
 ]
@@ -35,8 +36,15 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    GET and HEAD requests read through the read-only engine (on SQLite: no write lock, so
+    pages and profile lookups stay fast while events are being processed).
+    """
+    state = request.app.state
+    reading = request.method in ("GET", "HEAD")
+    engine: Engine = state.read_engine if reading else state.engine
     with session_scope(engine) as session:
         yield session
 
@@ -44,6 +52,15 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """For the rare GET that records something (an inbound decision is stored and audited)."""
+    with session_scope(engine) as session:
+        yield session
+
+
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ def _bearer(request: Request) -> str | None:
     return cookie or None
 
 
-def authenticate(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Principal:
+def authenticate(request: Request) -> Principal:
     """Resolve the bearer key (or the console's cookie) to a principal, or 401."""
     token = _bearer(request)
     if token is None:
@@ -79,7 +96,7 @@ def authenticate(request: Request, engine: Annotated[Engine, Depends(get_engine)
     cache: dict[str, Principal] = request.app.state.key_cache
     principal = cache.get(token)
     if principal is None:
-        with Session(engine) as session:
+        with Session(request.app.state.read_engine) as session:
             row = find_key(session, token)
         if row is None:
             raise ApiError(

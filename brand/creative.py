@@ -277,6 +277,7 @@ def write_creative(
                 "content_digest": digest(content),
                 "conformance_score": result.score,
                 "claims": result.claims,
+                "tokens": tokens,
             },
         )
     return creative

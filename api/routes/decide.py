@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import ServiceDep, WriteSessionDep
 from api.errors import ApiError
 from core.clock import utcnow
 from core.domain import DecisionContext, ProfileView
@@ -52,7 +52,7 @@ def _profile(session: Session, customer_id: str) -> ProfileView:
 
 @router.get("")
 def decide_for_placement(
-    session: SessionDep,
+    session: WriteSessionDep,
     principal: ServiceDep,
     customer_id: Annotated[str, Query(min_length=1, max_length=200)],
     placement: Annotated[str, Query(min_length=1, max_length=100)],

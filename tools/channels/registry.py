@@ -49,7 +49,9 @@ class ChannelConfig(BaseSettings):
     public_url: str | None = Field(default=None, description="Base of unsubscribe links.")
     unsubscribe_secret: str | None = None
     smtp_capture_host: str = "127.0.0.1"
-    smtp_capture_port: int = Field(default=2525, ge=0, le=65535, description="0: any free port")
+    # Any free port by default: the capture server is in-process and read through the API,
+    # and a fixed port would stop a second cjo on the same machine from starting.
+    smtp_capture_port: int = Field(default=0, ge=0, le=65535, description="0: any free port")
     sms_url: str | None = Field(default=None, description="Twilio-style API base; unset: sandbox")
     sms_account_sid: str = "AC-sandbox"
     sms_auth_token: str = ""
