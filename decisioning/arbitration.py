@@ -285,4 +285,8 @@ def _choose(
     prob = (1 - epsilon) + (epsilon / k if passed else 0.0) if passed else 1.0
     if greedy is None:
         return None, "nothing_beats_doing_nothing" if passed else "no_candidate_passed", prob
-    return greedy, "highest_expected_value", prob
+    # LinUCB ranks by expected value plus an uncertainty bonus; say which of the two won.
+    reason = (
+        "highest_expected_value" if greedy[2].get("score", 0) > 0 else "optimism_under_uncertainty"
+    )
+    return greedy, reason, prob
