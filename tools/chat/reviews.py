@@ -1,0 +1,103 @@
+"""Chat tools for reviewers: the review queue, and approving or rejecting a flagged action."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlmodel import col, select
+
+from core import audit
+from core.clock import utcnow
+from core.tables import Review
+from tools.chat.env import ToolEnv, ToolError, ToolResult, installed
+
+__all__ = ["approve_review", "list_reviews", "reject_review"]
+
+ReviewStatus = Literal["pending", "approved", "rejected", "expired"]
+
+
+def _find(env: ToolEnv, review_id: str) -> Review:
+    wanted = review_id.strip().lstrip("#")
+    rows = list(env.session.exec(select(Review).where(col(Review.id).startswith(wanted)).limit(2)))
+    if not rows:
+        raise ToolError(f"no review {wanted!r}")
+    if len(rows) > 1:
+        raise ToolError(f"review id {wanted!r} is ambiguous; give more characters")
+    return rows[0]
+
+
+def list_reviews(env: ToolEnv, status: ReviewStatus = "pending", limit: int = 20) -> ToolResult:
+    """List the review queue: flagged actions waiting for a human, riskiest first."""
+    rows = list(
+        env.session.exec(
+            select(Review)
+            .where(Review.status == status)
+            .order_by(col(Review.risk_score).desc(), col(Review.created_at))
+            .limit(limit)
+        )
+    )
+    items = [
+        {
+            "review_id": r.id,
+            "customer_id": r.customer_id,
+            "channel": r.channel,
+            "action_id": r.action_id,
+            "risk_score": r.risk_score,
+            "reasons": r.reasons,
+        }
+        for r in rows
+    ]
+    lines = [
+        f"- {i['review_id'][:8]} {i['channel']} {i['action_id'] or ''} for "
+        f"{i['customer_id']} (risk {i['risk_score']:.2f}: "
+        f"{', '.join(map(str, i['reasons'])) or 'no reason'})"
+        for i in items
+    ]
+    head = f"{len(items)} {status} reviews"
+    return ToolResult(
+        summary="\n".join([head + ":", *lines]) if items else head + ".",
+        data={"status": status, "reviews": items},
+    )
+
+
+def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> ToolResult:
+    row = _find(env, review_id)
+    if row.status != "pending":
+        raise ToolError(f"review {row.id[:8]} is already {row.status}")
+    verb = "approve" if approve else "reject"
+    if installed("guardrails.review"):
+        from guardrails import review as queue
+
+        getattr(queue, verb)(env.session, review_id=row.id, actor=env.actor, note=note)
+    else:
+        row.status = "approved" if approve else "rejected"
+        row.resolved_by, row.resolved_at, row.resolution_note = env.actor, utcnow(), note
+        row.version += 1
+        env.session.add(row)
+        audit.append(
+            env.session,
+            actor=env.actor,
+            kind=f"review.{row.status}",
+            subject_type="review",
+            subject_id=row.id,
+            customer_id=row.customer_id,
+            payload={"note": note, "content_hash": row.content_hash},
+        )
+    env.session.flush()
+    done = "approved" if approve else "rejected"
+    return ToolResult(
+        summary=f"Review {row.id[:8]} {done}.",
+        data={"review_id": row.id, "status": done},
+        changed=True,
+    )
+
+
+def approve_review(env: ToolEnv, review_id: str, note: str | None = None) -> ToolResult:
+    """Approve a flagged action in the review queue so it is sent (reviewers only; asks for
+    confirmation first)."""
+    return _resolve(env, review_id, True, note)
+
+
+def reject_review(env: ToolEnv, review_id: str, note: str | None = None) -> ToolResult:
+    """Reject a flagged action in the review queue so it is never sent (reviewers only)."""
+    return _resolve(env, review_id, False, note)
