@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import audit, keys
+from cli.chat import chat
 from cli.common import not_available
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
+app.command("chat")(chat)
 brand_app = typer.Typer(help="Brand DNA store.", no_args_is_help=True)
 app.add_typer(brand_app, name="brand")
 
@@ -80,12 +82,6 @@ def bench(
     from cli.measure import run_benches
 
     run_benches(name, as_json, quick)
-
-
-@app.command("chat")
-def chat() -> None:
-    """Chat with the orchestrator in the terminal."""
-    not_available("chat", "the marketer chat agent lands in issue #9")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ class ChatPolicy:
     the next by this much, only that tool is offered; `min_similarity`: below it the request
     resembles nothing we serve and is refused; `prefer_request`: request words beat the model's
     argument values; `llm_answers`: the model writes the final reply from tool results (else
-    the tool's own summary is the reply, so a small model cannot misstate a figure).
+    the tool's own summary is the reply, so a small model cannot misstate a figure);
+    `guided=False` turns narrowing, repair and fallback off (the eval's ablation).
     """
 
     k: int = 3
@@ -33,6 +34,7 @@ class ChatPolicy:
     prefer_request: bool = True
     llm_answers: bool = False
     max_tool_rounds: int = 3
+    guided: bool = True
 
     @classmethod
     def for_backend(cls, embedded: bool) -> ChatPolicy:

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
+from langgraph.config import get_config
+from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Command, interrupt
@@ -41,6 +42,7 @@ from tools.chat.registry import ToolSpec, tool_by_name, tools_for_role
 
 __all__ = ["YES", "build_chat_graph", "is_yes"]
 
+_END: Literal["__end__"] = "__end__"
 YES = frozenset(
     {"yes", "y", "yes please", "confirm", "confirmed", "go ahead", "do it", "ok", "sure"}
 )
@@ -87,7 +89,7 @@ def route(state: ChatState, runtime: Runtime[ChatContext]) -> Command[Literal["a
         info["refused"] = "out_of_scope"
         reply = f"Sorry, I can't help with that. {HELP}"
         return Command(
-            goto=END, update={"messages": [AIMessage(reply)], "route": info, "candidates": []}
+            goto=_END, update={"messages": [AIMessage(reply)], "route": info, "candidates": []}
         )
     if top.intent not in allowed:
         spec = tool_by_name(top.intent)
@@ -97,8 +99,10 @@ def route(state: ChatState, runtime: Runtime[ChatContext]) -> Command[Literal["a
             f"the {_roles_for(spec)} role. Nothing was changed."
         )
         return Command(
-            goto=END, update={"messages": [AIMessage(reply)], "route": info, "candidates": []}
+            goto=_END, update={"messages": [AIMessage(reply)], "route": info, "candidates": []}
         )
+    if not ctx.policy.guided:  # ablation: the model alone chooses among every allowed tool
+        return Command(goto="agent", update={"candidates": allowed, "route": info, "confirmed": []})
     candidates = ctx.router.candidates(text, allowed, k=ctx.policy.k)
     if (
         len(candidates) > 1
@@ -148,6 +152,11 @@ def _checked_call(
     history: list[AnyMessage],
 ) -> dict[str, Any] | str:
     """Valid arguments, or a question for the user naming what is missing."""
+    if not ctx.policy.guided:
+        try:
+            return spec.validate(proposed)
+        except ValidationError as exc:
+            return f"The {spec.name} call was invalid: {exc.errors()[0]['msg']}"
     try:
         return repair(spec, proposed, text, known, prefer_request=ctx.policy.prefer_request)
     except ValidationError as exc:
@@ -177,10 +186,10 @@ def agent(
     if results and (
         not ctx.policy.llm_answers or ctx.llm is None or rounds >= ctx.policy.max_tool_rounds
     ):
-        return Command(goto=END, update={"messages": [AIMessage(_summaries(since))]})
+        return Command(goto=_END, update={"messages": [AIMessage(_summaries(since))]})
     specs = [tool_by_name(n) for n in state.get("candidates", [])]
     if not specs:
-        return Command(goto=END, update={"messages": [AIMessage(HELP)]})
+        return Command(goto=_END, update={"messages": [AIMessage(HELP)]})
     proposal = AIMessage("", tool_calls=[])
     if ctx.llm is not None:
         window = messages[-20:] if ctx.policy.llm_answers else [HumanMessage(text)]
@@ -192,9 +201,11 @@ def agent(
     offered = {s.name: s for s in specs}
     calls = [c for c in proposal.tool_calls if c["name"] in offered]
     if not calls and (results or not ctx.policy.prefer_request) and proposal.content:
-        return Command(goto=END, update={"messages": [AIMessage(proposal.content)]})
+        return Command(goto=_END, update={"messages": [AIMessage(proposal.content)]})
     if not calls and results:  # nothing usable after the tools ran: their summaries answer
-        return Command(goto=END, update={"messages": [AIMessage(_summaries(since))]})
+        return Command(goto=_END, update={"messages": [AIMessage(_summaries(since))]})
+    if not calls and not ctx.policy.guided:
+        return Command(goto=_END, update={"messages": [AIMessage(str(proposal.content) or HELP)]})
     if not calls:  # the small model answered instead of calling: fall back to the router's pick
         calls = [
             {
@@ -209,7 +220,7 @@ def agent(
     for call in calls[:1] if ctx.policy.prefer_request else calls:
         args = _checked_call(ctx, offered[call["name"]], call["args"], text, known, messages)
         if isinstance(args, str):
-            return Command(goto=END, update={"messages": [AIMessage(args)]})
+            return Command(goto=_END, update={"messages": [AIMessage(args)]})
         checked.append(
             {**call, "args": args, "id": call.get("id") or f"call_{uuid.uuid4().hex[:12]}"}
         )
@@ -232,7 +243,7 @@ def _last_calls(messages: list[AnyMessage]) -> list[Any]:
 
 
 def confirm(
-    state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig
+    state: ChatState, runtime: Runtime[ChatContext]
 ) -> Command[Literal["tools", "__end__"]]:
     calls = _last_calls(state["messages"])
     questions = [(c, q) for c in calls if (q := tool_by_name(c["name"]).confirm(c["args"]))]
@@ -255,7 +266,7 @@ def confirm(
                 actor=ctx.actor,
                 kind="chat.tool_declined",
                 subject_type="conversation",
-                subject_id=_thread(config),
+                subject_id=_thread(get_config()),
                 payload={"tool": call["name"], "args": call["args"], "role": ctx.role.value},
             )
     cancelled = [
@@ -265,7 +276,7 @@ def confirm(
         for c in calls
     ]
     return Command(
-        goto=END, update={"messages": [*cancelled, AIMessage("Cancelled. Nothing was changed.")]}
+        goto=_END, update={"messages": [*cancelled, AIMessage("Cancelled. Nothing was changed.")]}
     )
 
 
@@ -273,11 +284,9 @@ def _thread(config: RunnableConfig) -> str:
     return str((config.get("configurable") or {}).get("thread_id", "unknown"))
 
 
-def tools(
-    state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig
-) -> dict[str, Any]:
+def tools(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
     ctx = runtime.context
-    conversation = _thread(config)
+    conversation = _thread(get_config())
     confirmed = set(state.get("confirmed", []))
     out: list[ToolMessage] = []
     for call in _last_calls(state["messages"]):

@@ -7,7 +7,7 @@ PostgreSQL deployments keep them in the same database (PostgresSaver, its own ta
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -15,30 +15,40 @@ from sqlalchemy.engine import Engine
 
 from core.settings import Settings
 
-__all__ = ["open_checkpointer"]
+__all__ = ["make_checkpointer", "open_checkpointer"]
 
 
-@contextmanager
-def open_checkpointer(settings: Settings, engine: Engine) -> Iterator[BaseCheckpointSaver[str]]:
-    """A ready checkpointer for chat threads; closed when the block ends."""
+def make_checkpointer(
+    settings: Settings, engine: Engine
+) -> tuple[BaseCheckpointSaver[str], Callable[[], None]]:
+    """A ready checkpointer for chat threads and the function that closes it."""
     if engine.dialect.name == "postgresql":
-        import psycopg
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
 
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(
-            url, autocommit=True, prepare_threshold=0, row_factory=dict_row
-        ) as conn:
-            saver = PostgresSaver(conn)  # type: ignore[arg-type]
-            saver.setup()
-            yield saver
-        return
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=4,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        )
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver.setup()
+        return saver, pool.close
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     path = settings.ensure_data_dir() / "chat-memory.sqlite"
     conn = sqlite3.connect(str(path), check_same_thread=False)
+    return SqliteSaver(conn), conn.close
+
+
+@contextmanager
+def open_checkpointer(settings: Settings, engine: Engine) -> Iterator[BaseCheckpointSaver[str]]:
+    """`make_checkpointer` as a block that closes it at the end."""
+    saver, close = make_checkpointer(settings, engine)
     try:
-        yield SqliteSaver(conn)
+        yield saver
     finally:
-        conn.close()
+        close()

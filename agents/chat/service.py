@@ -62,9 +62,10 @@ def run_turn(
         graph_input = {"messages": [HumanMessage(message)]}
     streamed = False
     final = ""
-    for mode, chunk in graph.stream(
+    stream: Any = graph.stream(
         graph_input, config, context=context, stream_mode=["updates", "messages"]
-    ):
+    )
+    for mode, chunk in stream:
         if mode == "messages":
             piece, _meta = chunk
             if (

@@ -33,7 +33,8 @@ _CHANNELS = {
 _SEGMENTS = (  # order matters: most specific first
     (
         "lapsed_vip",
-        r"\b(lapsed|inactive|dormant)\b.*\b(vips?|top[- ]tier)\b|\b(vips?)\b.*\b(lapsed|inactive|dormant)\b",
+        r"\b(lapsed|inactive|dormant)\b.*\b(vips?|top[- ]tier)\b"
+        r"|\b(vips?)\b.*\b(lapsed|inactive|dormant)\b",
     ),
     ("at_risk", r"\b(churn\w*|at[- ]risk|risk of (leaving|churn\w*)|likely to leave)\b"),
     ("cart_abandoners", r"\b(carts?|baskets?|abandon\w*)\b"),
@@ -118,7 +119,8 @@ def days(text: str) -> int | None:
 
 def limit(text: str) -> int | None:
     if m := re.search(
-        r"\b(?:top|first|show|list|give me)\s+(\d{1,3})\b|\b(\d{1,3})\s+(?:customers|people|shoppers|reviews)\b",
+        r"\b(?:top|first|show|list|give me)\s+(\d{1,3})\b"
+        r"|\b(\d{1,3})\s+(?:\w+\s+)?(?:customers|people|shoppers|reviews|vips)\b",
         text.lower(),
     ):
         return int(m.group(1) or m.group(2))

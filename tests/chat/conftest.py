@@ -175,7 +175,7 @@ Chat = Callable[..., list[dict[str, Any]]]
 def make_chat(
     seeded: Engine, chat_settings: Settings, router: ToolRouter
 ) -> Iterator[Callable[..., Chat]]:
-    """make_chat(role, llm=None, embedded=True) -> say(message, conversation_id="c1", confirm=None)."""
+    """make_chat(role, llm, embedded) -> say(message, conversation_id="c1", confirm=None)."""
 
     def factory(role: Role = Role.marketer, llm: Any = None, embedded: bool = True) -> Chat:
         graph = build_chat_graph(InMemorySaver())

@@ -29,7 +29,7 @@ def actions(env: ToolEnv) -> list[ActionRef]:
     injected = env.extras.get("catalog")
     if injected is not None:
         return list(injected)
-    if not installed("decisioning"):
+    if not installed("decisioning.catalog"):
         raise ToolError("the action catalog is not available (decisioning is not installed)")
     from decisioning.catalog import load_catalog
 

@@ -86,7 +86,8 @@ def show_pauses(env: ToolEnv) -> ToolResult:
         for c in active
     ]
     lines = [
-        f"- {_label(r['scope'], r['target'])} (by {r['by']}: {r['reason'] or 'no reason'})"
-        for r in rows
+        f"- {c.scope if c.scope == 'all' else c.scope + ' ' + c.target} "
+        f"(by {c.updated_by}: {c.reason or 'no reason'})"
+        for c in active
     ]
     return ToolResult(summary="Paused:\n" + "\n".join(lines), data={"paused": rows})

@@ -124,7 +124,7 @@ def list_journeys(env: ToolEnv, status: JourneyStatus | None = None) -> ToolResu
     query = select(Journey).order_by(col(Journey.slug), col(Journey.version))
     if status:
         query = query.where(Journey.status == status)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "journey_id": j.id,
             "slug": j.slug,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+
+from typing import Any, Literal
 
 from sqlmodel import col, select
 
@@ -36,7 +38,7 @@ def list_reviews(env: ToolEnv, status: ReviewStatus = "pending", limit: int = 20
             .limit(limit)
         )
     )
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "review_id": r.id,
             "customer_id": r.customer_id,
@@ -66,8 +68,7 @@ def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> T
         raise ToolError(f"review {row.id[:8]} is already {row.status}")
     verb = "approve" if approve else "reject"
     if installed("guardrails.review"):
-        from guardrails import review as queue
-
+        queue = importlib.import_module("guardrails.review")
         getattr(queue, verb)(env.session, review_id=row.id, actor=env.actor, note=note)
     else:
         row.status = "approved" if approve else "rejected"
