@@ -110,8 +110,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         journeys.accept_journey,
         MARKETERS,
         confirm=lambda a: (
-            f"Accepting makes journey {a.get('journey') or '(newest proposal)'} active: it will start "
-            "contacting customers. Go ahead?"
+            f"Accepting makes journey {a.get('journey') or '(newest proposal)'} active: "
+            "it will start contacting customers. Go ahead?"
         ),
     ),
     ToolSpec(reviews.list_reviews, REVIEWERS),
