@@ -65,7 +65,7 @@ EXAMPLES: dict[str, list[str]] = {
         "results of the winback journey last 14 days",
     ],
     "channel_performance": [
-        "how is email performing",
+        "how well are emails doing",
         "channel performance this month",
         "how many sms did we send",
         "which channel converts best",
@@ -83,7 +83,7 @@ EXAMPLES: dict[str, list[str]] = {
     "pause": [
         "pause text messages",
         "stop sending emails",
-        "pause the winback journey",
+        "pause the welcome journey",
         "stop everything",
         "halt all messaging now",
         "turn off push notifications",
@@ -92,7 +92,7 @@ EXAMPLES: dict[str, list[str]] = {
         "put email on hold",
     ],
     "resume": [
-        "resume sms",
+        "resume texting",
         "unpause email",
         "restart the winback journey",
         "resume everything",
@@ -126,7 +126,7 @@ EXAMPLES: dict[str, list[str]] = {
         "make a new journey for first purchase follow up",
     ],
     "accept_journey": [
-        "accept the proposed journey",
+        "accept the journey proposal",
         "approve the winback journey draft",
         "activate the proposal",
         "go live with the drafted journey",
@@ -138,7 +138,7 @@ EXAMPLES: dict[str, list[str]] = {
         "what is waiting for review",
         "list pending reviews",
         "any flagged messages",
-        "show rejected reviews",
+        "list the approved reviews",
     ],
     "approve_review": [
         "approve review 12",

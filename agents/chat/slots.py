@@ -230,7 +230,7 @@ _EXTRACTORS: dict[str, Callable[[str, Known], dict[str, Any]]] = {
         "status": _status(t, ("pending", "approved", "rejected", "expired"))
     },
     "approve_review": lambda t, k: {"review_id": review_id(t)},
-    "reject_review": lambda t, k: {"review_id": review_id(t), "note": note(t)},
+    "reject_review": lambda t, k: {"review_id": review_id(t), "reason": note(t)},
 }
 
 

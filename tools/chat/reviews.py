@@ -65,10 +65,15 @@ def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> T
     row = _find(env, review_id)
     if row.status != "pending":
         raise ToolError(f"review {row.id[:8]} is already {row.status}")
-    verb = "approve" if approve else "reject"
     if installed("guardrails.review"):
         queue = importlib.import_module("guardrails.review")
-        getattr(queue, verb)(env.session, review_id=row.id, actor=env.actor, note=note)
+        try:
+            if approve:  # approval is bound to the content the reviewer was shown
+                queue.approve(env.session, row.id, actor=env.actor, content_hash=row.content_hash)
+            else:
+                queue.reject(env.session, row.id, actor=env.actor, reason=note or "")
+        except (queue.ReviewError, ValueError) as exc:
+            raise ToolError(str(exc)) from exc
     else:
         row.status = "approved" if approve else "rejected"
         row.resolved_by, row.resolved_at, row.resolution_note = env.actor, utcnow(), note
@@ -98,6 +103,9 @@ def approve_review(env: ToolEnv, review_id: str, note: str | None = None) -> Too
     return _resolve(env, review_id, True, note)
 
 
-def reject_review(env: ToolEnv, review_id: str, note: str | None = None) -> ToolResult:
-    """Reject a flagged action in the review queue so it is never sent (reviewers only)."""
-    return _resolve(env, review_id, False, note)
+def reject_review(env: ToolEnv, review_id: str, reason: str) -> ToolResult:
+    """Reject a flagged action in the review queue so it is never sent, with the reason
+    (reviewers only)."""
+    if not reason.strip():
+        raise ToolError("a rejection needs a reason")
+    return _resolve(env, review_id, False, reason)
