@@ -9,6 +9,8 @@ the real chat graph against a small seeded world, per backend:
 - `embedded_unguided_*`: the same model choosing among all tools with no narrowing, repair or
   fallback: what the design adds.
 - `rules_only_*`: router and slot rules with no model at all.
+- `embedded_top3_*` (only with CJO_EVAL_CHAT_ABLATIONS=1): the model choosing among the
+  router's 3 best tools instead of its best one.
 - `openai_compatible_*`: when CJO_LLM_BASE_URL is configured.
 
 Argument check: every expected key must match (strings case- and hyphen-insensitively; a
@@ -261,6 +263,8 @@ def run(limit: int | None = None, backends: tuple[str, ...] | None = None) -> Ev
                 plans.append(("", model, ChatPolicy.for_backend(embedded=True)))
             if "embedded_unguided" in chosen:
                 plans.append(("embedded_unguided_", model, ChatPolicy(guided=False)))
+            if os.environ.get("CJO_EVAL_CHAT_ABLATIONS") == "1":
+                plans.append(("embedded_top3_", model, ChatPolicy(k=3, confident_margin=0.3)))
         if "rules_only" in chosen:
             plans.append(("rules_only_", None, ChatPolicy.for_backend(embedded=True)))
         remote = os.environ.get("CJO_LLM_BASE_URL")

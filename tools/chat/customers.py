@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from core.clock import as_utc
 from core.tables import Decision, Event, OutboxMessage, Review
-from tools.chat.env import ToolEnv, ToolError, ToolResult
+from tools.chat.env import Limit, ToolEnv, ToolError, ToolResult
 from tools.chat.lookups import load_profile, resolve_customer
 from tools.chat.segments import Segment, describe, members
 
@@ -39,7 +39,7 @@ def count_customers(env: ToolEnv, segment: Segment = "all") -> ToolResult:
     )
 
 
-def list_customers(env: ToolEnv, segment: Segment = "all", limit: int = 10) -> ToolResult:
+def list_customers(env: ToolEnv, segment: Segment = "all", limit: Limit = 10) -> ToolResult:
     """List customers of a segment with their key traits (at most `limit`, 1-100)."""
     if not 1 <= limit <= 100:
         raise ToolError("limit must be between 1 and 100")
@@ -82,7 +82,7 @@ def _when(value: datetime) -> str:
     return as_utc(value).isoformat(timespec="seconds")
 
 
-def get_customer_timeline(env: ToolEnv, customer_id: str, limit: int = 20) -> ToolResult:
+def get_customer_timeline(env: ToolEnv, customer_id: str, limit: Limit = 20) -> ToolResult:
     """Show a customer's recent history, newest first: events, decisions, messages, reviews."""
     canonical = resolve_customer(env.session, customer_id)
     s = env.session

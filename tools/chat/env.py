@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
@@ -19,7 +19,12 @@ from sqlmodel import Session
 from core.keys import Role
 from core.settings import Settings
 
-__all__ = ["ToolEnv", "ToolError", "ToolResult", "installed"]
+__all__ = ["Days", "Limit", "ToolEnv", "ToolError", "ToolResult", "installed"]
+
+
+# Bounded arguments: the bounds are in the JSON schema a model is constrained to, and validated.
+Days = Annotated[int, Field(ge=1, le=365, description="Look-back window in days.")]
+Limit = Annotated[int, Field(ge=1, le=100, description="At most this many rows.")]
 
 
 class ToolError(Exception):

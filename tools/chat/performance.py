@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 from core.clock import as_utc, utcnow
 from core.domain import CHANNELS
 from core.tables import Decision, Event, Journey, OutboxMessage
-from tools.chat.env import ToolEnv, ToolError, ToolResult
+from tools.chat.env import Days, ToolEnv, ToolError, ToolResult
 
 __all__ = ["Channel", "channel_performance", "journey_performance"]
 
@@ -91,7 +91,7 @@ def _recent(env: ToolEnv, days: int) -> Any:
     return select(Decision).where(Decision.created_at >= utcnow() - timedelta(days=days))
 
 
-def journey_performance(env: ToolEnv, journey: str | None = None, days: int = 30) -> ToolResult:
+def journey_performance(env: ToolEnv, journey: str | None = None, days: Days = 30) -> ToolResult:
     """How journeys perform over the last `days`: conversions of treated customers against the
     holdout group, and the uplift. `journey` is a journey slug; all journeys when omitted."""
     query = _recent(env, days).where(col(Decision.journey_slug).is_not(None))
@@ -120,7 +120,9 @@ def journey_performance(env: ToolEnv, journey: str | None = None, days: int = 30
     return ToolResult(summary="\n".join(lines), data={"days": days, "journeys": results})
 
 
-def channel_performance(env: ToolEnv, channel: Channel | None = None, days: int = 30) -> ToolResult:
+def channel_performance(
+    env: ToolEnv, channel: Channel | None = None, days: Days = 30
+) -> ToolResult:
     """How channels perform over the last `days`: messages sent, held and failed from the
     outbox, and conversions against the holdout group. All channels when `channel` is omitted."""
     if channel is not None and channel not in CHANNELS:

@@ -27,7 +27,7 @@ REVIEWERS = frozenset({Role.reviewer, Role.admin})
 
 
 def _args_model(fn: Callable[..., ToolResult]) -> type[BaseModel]:
-    hints = get_type_hints(fn)
+    hints = get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     for name, param in inspect.signature(fn).parameters.items():
         if name == "env":

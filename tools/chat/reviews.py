@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from core import audit
 from core.clock import utcnow
 from core.tables import Review
-from tools.chat.env import ToolEnv, ToolError, ToolResult, installed
+from tools.chat.env import Limit, ToolEnv, ToolError, ToolResult, installed
 
 __all__ = ["approve_review", "list_reviews", "reject_review"]
 
@@ -27,7 +27,7 @@ def _find(env: ToolEnv, review_id: str) -> Review:
     return rows[0]
 
 
-def list_reviews(env: ToolEnv, status: ReviewStatus = "pending", limit: int = 20) -> ToolResult:
+def list_reviews(env: ToolEnv, status: ReviewStatus = "pending", limit: Limit = 20) -> ToolResult:
     """List the review queue: flagged actions waiting for a human, riskiest first."""
     rows = list(
         env.session.exec(
