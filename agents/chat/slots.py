@@ -250,8 +250,9 @@ def repair(
 ) -> dict[str, Any]:
     """Make a proposed call valid: keep what validates, fix the rest from the request.
 
-    With `prefer_request` (small models, which copy ids badly) a value read from the request's
-    own words wins over the model's; otherwise the model's valid values are kept.
+    With `prefer_request` (small models, which copy ids badly and guess enums) a value read
+    from the request's own words wins over the model's, and an enum value the request does
+    not state is left to its default; otherwise the model's valid values are kept.
     """
     schema = spec.schema()
     props: dict[str, Any] = schema.get("properties", {})
@@ -259,6 +260,9 @@ def repair(
     from_text = extract(spec.name, text, known)
     for name, value in list(fixed.items()):
         allowed = _enum(props[name])
+        if allowed and prefer_request and name not in from_text:
+            fixed.pop(name)  # a small model's enum pick the request does not state: default
+            continue
         if allowed and value not in allowed:
             close = get_close_matches(str(value).lower(), allowed, n=1, cutoff=0.5)
             if close:
