@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import typer
 
 from cli import audit, keys
@@ -41,18 +43,35 @@ def run() -> None:
 
 
 @app.command("worker")
-def worker() -> None:
+def worker(
+    exit_after_idle: float | None = typer.Option(
+        None, "--exit-after-idle", help="Stop after this many seconds with nothing to do."
+    ),
+) -> None:
     """Consume the event stream (scale-out process)."""
-    not_available("worker", "stream workers land with the CDP layer, issue #3")
+    from cli.worker import run_worker
+
+    run_worker(exit_after_idle)
 
 
 @app.command("import")
 def import_(
     path: str | None = typer.Argument(None, help="JSONL or CSV file of events."),
     dataset: str | None = typer.Option(None, "--dataset", help="A known real dataset: cdnow."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Dataset rows to import."),
+    synthetic_contacts: bool = typer.Option(
+        False, "--synthetic-contacts", help="cdnow: add synthetic, fictional emails/phones."
+    ),
+    process: bool = typer.Option(True, "--process/--no-process", help="Process after accepting."),
+    as_of: datetime | None = typer.Option(
+        None, "--as-of", help="Clock for trigger staleness (replays of old data)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Ingest events from a file or a known real dataset."""
-    not_available("import", "event import lands with the CDP layer, issue #3")
+    from cli.imports import run_import
+
+    run_import(path, dataset, limit, synthetic_contacts, process, as_of, as_json)
 
 
 @brand_app.command("ingest")

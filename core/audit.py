@@ -85,7 +85,10 @@ def append(
     """
     _lock_chain(session, chain)
     last = session.exec(
-        select(AuditEntry).where(AuditEntry.chain == chain).order_by(col(AuditEntry.seq).desc())
+        select(AuditEntry)
+        .where(AuditEntry.chain == chain)
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
     ).first()
     clean_payload = json.loads(canonical_json(payload or {}))
     entry = AuditEntry(

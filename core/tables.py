@@ -1,7 +1,7 @@
 """SQLModel tables for what cjo keeps. Each domain package may add its own `tables.py`.
 
-Conventions: timestamps are naive UTC; JSON columns hold plain dicts/lists; ids that users see
-are strings (uuid4 hex or a slug), sequence-like ids are integers.
+Conventions: timestamps are aware UTC (core.clock.utcnow); JSON columns hold plain
+dicts/lists; ids that users see are strings (uuid4 hex or a slug), sequence-like ids are integers.
 """
 
 from __future__ import annotations

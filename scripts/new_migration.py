@@ -13,6 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+# Import this checkout's packages, not whatever the virtualenv's editable install points at.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from alembic import command
 from alembic.script import ScriptDirectory
 

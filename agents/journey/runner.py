@@ -1,0 +1,450 @@
+"""The journey runner: starts one run per trigger firing and resumes runs when they are due.
+
+`run_once()` does one pass: consume unconsumed `TriggerFiring` rows, resume due waits and waits
+whose goal event arrived, resume runs whose review was resolved or whose journey was resumed,
+recover runs a crashed process left mid-step, and credit new outcome events. Each resume first
+*claims* the run with a conditional UPDATE (status and updated_at), so two runners never drive
+the same thread at once. The `JourneyRun` row mirrors the graph: status running / waiting /
+review / held / completed / failed, the step, and `wake_at`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from langgraph.types import Command
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from agents import outcomes
+from agents.checkpointing import Checkpointer, make_checkpointer
+from agents.journey.context import JourneyContext
+from agents.journey.graph import build_graph
+from agents.journey.nodes import goal_event, journey_paused
+from agents.journey.spec import JourneySpec
+from agents.journey.state import JourneyInput
+from agents.journey.store import load_spec
+from core import audit
+from core.clock import as_utc
+from core.db import session_scope
+from core.domain import TriggerContext
+from core.settings import Settings
+from core.tables import JourneyRun, Review, TriggerFiring
+
+__all__ = ["JourneyRunner", "RunnerOptions", "RunnerStats"]
+
+log = logging.getLogger("cjo.journeys")
+
+_STATUS_OF_INTERRUPT = {"wait": "waiting", "review": "review", "hold": "held"}
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    batch_size: int = 200
+    poll_interval_s: float = 1.0
+    # a run still "running" this long after its last update was left by a dead process
+    stale_after: timedelta = timedelta(minutes=5)
+    attribution_window: timedelta = timedelta(days=7)
+
+
+@dataclass
+class RunnerStats:
+    started: int = 0
+    resumed_due: int = 0
+    resumed_goal: int = 0
+    resumed_review: int = 0
+    released: int = 0
+    recovered: int = 0
+    completed: int = 0
+    failed: int = 0
+    attributed: int = 0
+    skipped_firings: int = 0
+
+    @property
+    def work_done(self) -> int:
+        return (
+            self.started
+            + self.resumed_due
+            + self.resumed_goal
+            + self.resumed_review
+            + self.released
+            + self.recovered
+        )
+
+
+@dataclass
+class JourneyRunner:
+    """Drives journey runs; also a BackgroundService (`name`, `start`, `stop`) for `cjo serve`."""
+
+    context: JourneyContext
+    settings: Settings
+    options: RunnerOptions = field(default_factory=RunnerOptions)
+    checkpointer: Checkpointer | None = None
+    name: str = "journeys"
+
+    def __post_init__(self) -> None:
+        if self.checkpointer is None:
+            self.checkpointer = make_checkpointer(self.settings)
+        self.graph = build_graph(self.checkpointer.saver)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._attributed_until: datetime | None = None
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def run_once(self) -> RunnerStats:
+        stats = RunnerStats()
+        self._recover_stale(stats)
+        self._start_new(stats)
+        self._resume_waits(stats)
+        self._resume_reviews(stats)
+        self._release_held(stats)
+        self._attribute(stats)
+        return stats
+
+    def run_until_idle(self, max_passes: int = 1000) -> RunnerStats:
+        """Pass until a pass finds nothing to do (tests, the benchmark, replays)."""
+        total = RunnerStats()
+        for _ in range(max_passes):
+            stats = self.run_once()
+            for name in total.__dataclass_fields__:
+                setattr(total, name, getattr(total, name) + getattr(stats, name))
+            if stats.work_done == 0:
+                break
+        return total
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def _start_new(self, stats: RunnerStats) -> None:
+        with session_scope(self.context.engine) as session:
+            firings = session.exec(
+                select(TriggerFiring)
+                .where(col(TriggerFiring.consumed_at).is_(None))
+                .order_by(col(TriggerFiring.fired_at))
+                .limit(self.options.batch_size)
+            ).all()
+        for firing in firings:
+            started = self._open_run(firing, stats)
+            if started is not None:
+                self._invoke(started[0], started[1], started[2], stats)
+
+    def _open_run(
+        self, firing: TriggerFiring, stats: RunnerStats
+    ) -> tuple[str, str, JourneyInput] | None:
+        """Consume the firing and create its run in one transaction: exactly one run per firing."""
+        now = self.context.now()
+        with session_scope(self.context.engine) as session:
+            taken = session.execute(
+                update(TriggerFiring)
+                .where(col(TriggerFiring.id) == firing.id, col(TriggerFiring.consumed_at).is_(None))
+                .values(consumed_at=now)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            spec = load_spec(session, firing.journey_slug)
+            if spec is None:
+                stats.skipped_firings += 1
+                audit.append(
+                    session,
+                    actor=self.context.actor,
+                    kind="journey.firing_skipped",
+                    subject_type="trigger_firing",
+                    subject_id=firing.id,
+                    customer_id=firing.customer_id,
+                    journey_id=firing.journey_slug,
+                    payload={"reason": "no active journey with this slug"},
+                )
+                return None
+            run = JourneyRun(
+                journey_slug=spec.slug,
+                journey_version=spec.version,
+                customer_id=firing.customer_id,
+                trigger_key=firing.dedup_key,
+                thread_id=f"journey:{spec.slug}:{firing.id}",
+                started_at=as_utc(firing.fired_at),
+                updated_at=now,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(run)
+            except IntegrityError:
+                return None  # this customer already has a run for this occasion
+            audit.append(
+                session,
+                actor=self.context.actor,
+                kind="journey.run_started",
+                subject_type="journey_run",
+                subject_id=run.id,
+                customer_id=run.customer_id,
+                journey_id=spec.slug,
+                payload={
+                    "firing_id": firing.id,
+                    "version": spec.version,
+                    "thread_id": run.thread_id,
+                },
+            )
+        stats.started += 1
+        return run.id, run.thread_id, _initial_input(run, spec, firing)
+
+    # -- resuming ---------------------------------------------------------------------------
+
+    def _claim(self, run_id: str, status: str, *, older_than: datetime | None = None) -> bool:
+        with session_scope(self.context.engine) as session:
+            query = update(JourneyRun).where(
+                col(JourneyRun.id) == run_id, col(JourneyRun.status) == status
+            )
+            if older_than is not None:
+                query = query.where(col(JourneyRun.updated_at) < older_than)
+            done = session.execute(query.values(status="running", updated_at=self.context.now()))
+            return done.rowcount == 1  # type: ignore[attr-defined]
+
+    def _resume_waits(self, stats: RunnerStats) -> None:
+        now = self.context.now()
+        with session_scope(self.context.engine) as session:
+            waiting = session.exec(
+                select(JourneyRun)
+                .where(JourneyRun.status == "waiting")
+                .limit(self.options.batch_size * 5)
+            ).all()
+            reasons: dict[str, str] = {}
+            specs: dict[tuple[str, int], JourneySpec | None] = {}
+            for run in waiting:
+                key = (run.journey_slug, run.journey_version)
+                if key not in specs:
+                    specs[key] = load_spec(session, run.journey_slug, version=run.journey_version)
+                spec = specs[key]
+                if spec is not None and goal_event(
+                    session, spec, run.customer_id, as_utc(run.started_at)
+                ):
+                    reasons[run.id] = "goal"
+                elif run.wake_at is not None and as_utc(run.wake_at) <= now:
+                    reasons[run.id] = "due"
+        for run in waiting:
+            reason = reasons.get(run.id)
+            if reason and self._claim(run.id, "waiting"):
+                if reason == "goal":
+                    stats.resumed_goal += 1
+                else:
+                    stats.resumed_due += 1
+                self._invoke(run.id, run.thread_id, Command(resume={"reason": reason}), stats)
+
+    def _resume_reviews(self, stats: RunnerStats) -> None:
+        with session_scope(self.context.engine) as session:
+            candidates = session.exec(
+                select(JourneyRun)
+                .join(Review, col(Review.thread_id) == col(JourneyRun.thread_id))
+                .where(
+                    JourneyRun.status == "review",
+                    col(Review.status).in_(["approved", "rejected", "expired"]),
+                )
+                .distinct()
+            ).all()
+        for run in candidates:
+            pending = self._pending_interrupt(run.thread_id)
+            if pending is None or pending.get("kind") != "review":
+                continue
+            with session_scope(self.context.engine) as session:
+                review = session.get(Review, pending["review_id"])
+            if review is None or review.status not in ("approved", "rejected", "expired"):
+                continue
+            if self._claim(run.id, "review"):
+                stats.resumed_review += 1
+                answer = {
+                    "review_id": review.id,
+                    "status": review.status,
+                    "content": review.content,
+                }
+                self._invoke(run.id, run.thread_id, Command(resume=answer), stats)
+
+    def _release_held(self, stats: RunnerStats) -> None:
+        with session_scope(self.context.engine) as session:
+            held = session.exec(select(JourneyRun).where(JourneyRun.status == "held")).all()
+            free = [
+                r for r in held if not journey_paused(session, r.journey_slug, r.journey_version)
+            ]
+        for run in free:
+            if self._claim(run.id, "held"):
+                stats.released += 1
+                self._invoke(run.id, run.thread_id, Command(resume={"reason": "resumed"}), stats)
+
+    def _recover_stale(self, stats: RunnerStats) -> None:
+        """Runs left `running` by a dead process continue from their last checkpoint."""
+        cutoff = self.context.now() - self.options.stale_after
+        with session_scope(self.context.engine) as session:
+            stale = session.exec(
+                select(JourneyRun).where(
+                    JourneyRun.status == "running", col(JourneyRun.updated_at) < cutoff
+                )
+            ).all()
+        for run in stale:
+            if not self._claim(run.id, "running", older_than=cutoff):
+                continue
+            stats.recovered += 1
+            snapshot = self.graph.get_state(_config(run.thread_id))
+            if not snapshot.values:  # crashed between opening the run and its first checkpoint
+                payload: Any = self._rebuild_input(run)
+            elif snapshot.interrupts:  # crashed after the interrupt, before the row was updated
+                self._sync(run.id, {"__interrupt__": snapshot.interrupts, **snapshot.values}, stats)
+                continue
+            else:
+                payload = None  # continue with the pending nodes
+            self._invoke(run.id, run.thread_id, payload, stats)
+
+    def _rebuild_input(self, run: JourneyRun) -> JourneyInput:
+        with session_scope(self.context.engine) as session:
+            firing = session.exec(
+                select(TriggerFiring).where(TriggerFiring.dedup_key == run.trigger_key)
+            ).one()
+            spec = load_spec(session, run.journey_slug, version=run.journey_version)
+        assert spec is not None, f"journey {run.journey_slug} v{run.journey_version} vanished"
+        return _initial_input(run, spec, firing)
+
+    def _attribute(self, stats: RunnerStats) -> None:
+        now = self.context.now()
+        since = self._attributed_until or now - self.options.attribution_window
+        with session_scope(self.context.engine) as session:
+            stats.attributed += outcomes.attribute_outcomes(
+                session,
+                record_outcome=self.context.record_outcome,
+                since=since,
+                window=self.options.attribution_window,
+            )
+            stats.attributed += outcomes.settle_expired(
+                session,
+                record_outcome=self.context.record_outcome,
+                now=now,
+                window=self.options.attribution_window,
+            )
+        self._attributed_until = now - timedelta(seconds=5)  # overlap: late commits are still seen
+
+    # -- invoking ---------------------------------------------------------------------------
+
+    def _pending_interrupt(self, thread_id: str) -> dict[str, Any] | None:
+        snapshot = self.graph.get_state(_config(thread_id))
+        if not snapshot.interrupts:
+            return None
+        value = snapshot.interrupts[0].value
+        return value if isinstance(value, dict) else None
+
+    def _invoke(self, run_id: str, thread_id: str, payload: Any, stats: RunnerStats) -> None:
+        try:
+            result = self.graph.invoke(
+                payload, _config(thread_id), context=self.context, durability="sync"
+            )
+        except Exception as exc:  # the run stops here, visibly; other runs go on
+            log.exception("journey run %s failed", run_id)
+            stats.failed += 1
+            self._mark(
+                run_id,
+                status="failed",
+                kind="journey.run_failed",
+                payload={"error": repr(exc)[:500]},
+            )
+            return
+        self._sync(run_id, result, stats)
+
+    def _sync(self, run_id: str, result: dict[str, Any], stats: RunnerStats) -> None:
+        """Mirror the graph's position into the JourneyRun row."""
+        interrupts = result.get("__interrupt__") or []
+        value = interrupts[0].value if interrupts else None
+        if isinstance(value, dict) and value.get("kind") in _STATUS_OF_INTERRUPT:
+            wake = value.get("wake_at")
+            self._mark(
+                run_id,
+                status=_STATUS_OF_INTERRUPT[value["kind"]],
+                step=value.get("step"),
+                wake_at=datetime.fromisoformat(wake) if wake else None,
+            )
+            return
+        stats.completed += 1
+        self._mark(run_id, status="completed", step=result.get("step"), wake_at=None)
+
+    def _mark(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        kind: str | None = None,
+        payload: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> None:
+        with session_scope(self.context.engine) as session:
+            session.execute(
+                update(JourneyRun)
+                .where(col(JourneyRun.id) == run_id)
+                .values(status=status, updated_at=self.context.now(), **values)
+            )
+            if kind:
+                _audit_run(session, self.context, run_id, kind, payload or {})
+
+    # -- background service -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._loop(), name="journey-runner")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                stats = await asyncio.to_thread(self.run_once)
+            except Exception:
+                log.exception("journey runner pass failed; retrying")
+                stats = RunnerStats()
+            if stats.work_done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), timeout=self.options.poll_interval_s
+                    )
+
+
+def _config(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _initial_input(run: JourneyRun, spec: JourneySpec, firing: TriggerFiring) -> JourneyInput:
+    trigger = TriggerContext(
+        trigger=firing.trigger,
+        journey_slug=firing.journey_slug,
+        customer_id=firing.customer_id,
+        fired_at=as_utc(firing.fired_at),
+        dedup_key=firing.dedup_key,
+        data=firing.data,
+    )
+    return {
+        "run_id": run.id,
+        "thread_id": run.thread_id,
+        "customer_id": run.customer_id,
+        "journey": spec.model_dump(mode="json"),
+        "trigger": trigger.model_dump(mode="json"),
+        "started_at": as_utc(run.started_at).isoformat(),
+    }
+
+
+def _audit_run(
+    session: Session, ctx: JourneyContext, run_id: str, kind: str, payload: dict[str, Any]
+) -> None:
+    run = session.get(JourneyRun, run_id)
+    audit.append(
+        session,
+        actor=ctx.actor,
+        kind=kind,
+        subject_type="journey_run",
+        subject_id=run_id,
+        customer_id=run.customer_id if run else None,
+        journey_id=run.journey_slug if run else None,
+        payload=payload,
+    )

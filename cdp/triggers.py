@@ -1,0 +1,363 @@
+"""Declarative trigger rules (YAML) and what they do when an event is processed or time passes.
+
+Three kinds of rule:
+- `event`: an event (optionally with a trait condition after it) fires at once, e.g. first purchase.
+- `after`: an event schedules a firing N minutes later unless another event comes first
+  (abandoned cart; "no purchase for 90 days" is `on` and `unless` the same event).
+- `threshold`: a trait crossing a value (false -> true) fires, e.g. churn_risk >= 0.7, or a
+  segment entry such as lifecycle_stage == "at_risk".
+A firing is a `core.tables.TriggerFiring` row with a unique dedup_key: exactly once per occasion.
+Occasions older than `stale_after_minutes` (historical replays) are not fired.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from cdp.tables import ScheduledTrigger
+from core import audit
+from core.clock import as_utc
+from core.db import REPO_ROOT
+from core.tables import Event, TriggerFiring, new_id
+
+__all__ = [
+    "DEFAULT_RULES_PATH",
+    "TriggerConfigError",
+    "TriggerSet",
+    "fire",
+    "load_rules",
+    "on_event",
+    "run_due",
+]
+
+DEFAULT_RULES_PATH = REPO_ROOT / "examples" / "triggers.yaml"
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_NAME = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+
+
+class TriggerConfigError(ValueError):
+    """The trigger YAML is unreadable or names a bad field; the message says which and why."""
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trait: str = Field(min_length=1)
+    op: Literal[">=", ">", "<=", "<", "==", "!="]
+    value: Any
+
+    def holds(self, computed: dict[str, Any]) -> bool:
+        current = computed.get(self.trait)
+        if current is None:
+            return False
+        try:
+            return bool(_OPS[self.op](current, self.value))
+        except TypeError:
+            return False
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: _NAME
+    journey: _NAME = Field(description="Journey slug the firing starts.")
+    stale_after_minutes: int = Field(default=7 * 24 * 60, gt=0)
+
+
+class EventRule(_Rule):
+    kind: Literal["event"]
+    event: str = Field(min_length=1, description="Track event name.")
+    when: Condition | None = None
+    once_per_customer: bool = False
+
+
+class AfterRule(_Rule):
+    kind: Literal["after"]
+    event: str = Field(min_length=1, description="Track event that starts the wait.")
+    unless: list[str] = Field(default_factory=list)
+    after_minutes: int = Field(gt=0)
+
+
+class ThresholdRule(_Rule, Condition):
+    kind: Literal["threshold"]
+
+
+Rule = Annotated[EventRule | AfterRule | ThresholdRule, Field(discriminator="kind")]
+
+
+class TriggerSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    triggers: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TriggerSet:
+        names = [r.name for r in self.triggers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"trigger names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def named(self, name: str) -> EventRule | AfterRule | ThresholdRule | None:
+        return next((r for r in self.triggers if r.name == name), None)
+
+
+def load_rules(path: Path | str | None = None) -> TriggerSet:
+    """Read and validate a trigger file (default examples/triggers.yaml)."""
+    path = Path(path) if path else DEFAULT_RULES_PATH
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise TriggerConfigError(f"{path}: cannot read trigger rules: {exc}") from exc
+    try:
+        return TriggerSet.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise TriggerConfigError(
+            f"{path}: invalid trigger rules:\n  " + "\n  ".join(lines)
+        ) from exc
+
+
+def fire(
+    session: Session,
+    rule: EventRule | AfterRule | ThresholdRule,
+    customer_id: str,
+    dedup_key: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Insert one firing unless its dedup_key exists; audited. True when it is new."""
+    table: Any = TriggerFiring.__table__  # type: ignore[attr-defined]
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(table.c.id)
+    )
+    result: Any = session.execute(
+        stmt,
+        {
+            "id": new_id(),
+            "trigger": rule.name,
+            "journey_slug": rule.journey,
+            "customer_id": customer_id,
+            "dedup_key": dedup_key[:300],
+            "fired_at": now,
+            "data": data,
+        },
+    )
+    if result.first() is None:  # dedup_key already fired
+        return False
+    audit.append(
+        session,
+        actor="cdp",
+        kind="trigger.fired",
+        subject_type="trigger_firing",
+        subject_id=dedup_key[:200],
+        customer_id=customer_id,
+        payload={"trigger": rule.name, "journey": rule.journey, "data": data},
+    )
+    return True
+
+
+def _stale(rule: EventRule | AfterRule | ThresholdRule, at: datetime, now: datetime) -> bool:
+    return as_utc(at) < now - timedelta(minutes=rule.stale_after_minutes)
+
+
+def on_event(
+    session: Session,
+    rules: TriggerSet,
+    event: Event,
+    customer_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    now: datetime,
+    jobs: Jobs | None = None,
+) -> int:
+    """Apply every rule to one processed event; returns how many firings it made.
+
+    `jobs` caches scheduled rows by (rule, customer) for a batch (see pipeline.py).
+    """
+    jobs = jobs if jobs is not None else {}
+    fired = 0
+    at = as_utc(event.timestamp)
+    name = event.event if event.type == "track" else None
+    for rule in rules.triggers:
+        if isinstance(rule, AfterRule):
+            if name in rule.unless:
+                _cancel(session, rule, customer_id, at, jobs)
+            if name == rule.event:
+                _schedule(session, rule, customer_id, event, at, jobs)
+            continue
+        if _stale(rule, at, now):
+            continue
+        if isinstance(rule, EventRule) and name == rule.event:
+            if rule.when is None or rule.when.holds(after):
+                suffix = "" if rule.once_per_customer else f":{event.message_id}"
+                info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
+                fired += fire(
+                    session, rule, customer_id, f"{rule.name}:{customer_id}{suffix}", info, now
+                )
+        elif isinstance(rule, ThresholdRule) and rule.holds(after) and not rule.holds(before):
+            data: dict[str, Any] = {
+                "trait": rule.trait,
+                "value": after.get(rule.trait),
+                "message_id": event.message_id,
+            }
+            key = f"{rule.name}:{customer_id}:{event.message_id}"
+            fired += fire(session, rule, customer_id, key, data, now)
+    return fired
+
+
+@dataclass
+class JobState:
+    """A `cdp_scheduled_triggers` row while a batch works on it (written back by the batch)."""
+
+    rule: str
+    customer_id: str
+    anchor_message_id: str
+    anchor_at: datetime
+    due_at: datetime
+    status: str = "pending"
+    updated_at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    dirty: bool = False
+
+
+Jobs = dict[tuple[str, str], JobState | None]
+_JOBS: Any = ScheduledTrigger.__table__  # type: ignore[attr-defined]
+
+
+def _job_state(row: Any) -> JobState:
+    return JobState(
+        rule=row.rule,
+        customer_id=row.customer_id,
+        anchor_message_id=row.anchor_message_id,
+        anchor_at=row.anchor_at,
+        due_at=row.due_at,
+        status=row.status,
+        updated_at=row.updated_at,
+        data=row.data,
+        id=row.id,
+    )
+
+
+def preload_jobs(session: Session, customer_ids: list[str], jobs: Jobs) -> None:
+    """Read the scheduled rows of many customers at once into `jobs`."""
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        for row in session.execute(_JOBS.select().where(_JOBS.c.customer_id.in_(chunk))):
+            jobs[(row.rule, row.customer_id)] = _job_state(row)
+
+
+def write_jobs(session: Session, jobs: Jobs) -> None:
+    """Insert new and update changed job states (bulk)."""
+    changed = [j for j in jobs.values() if j is not None and j.dirty]
+    fresh = [j for j in changed if j.id is None]
+    old = [j for j in changed if j.id is not None]
+    fields = ("anchor_message_id", "anchor_at", "due_at", "status", "updated_at", "data")
+    if fresh:
+        session.execute(
+            _JOBS.insert(),
+            [
+                {"rule": j.rule, "customer_id": j.customer_id, **{f: getattr(j, f) for f in fields}}
+                for j in fresh
+            ],
+        )
+    if old:
+        stmt = (
+            _JOBS.update()
+            .where(_JOBS.c.id == bindparam("job_id"))
+            .values(**{f: bindparam(f"v_{f}") for f in fields})
+        )
+        session.execute(
+            stmt, [{"job_id": j.id, **{f"v_{f}": getattr(j, f) for f in fields}} for j in old]
+        )
+    for job in changed:
+        job.dirty = False
+
+
+def _job(session: Session, rule: AfterRule, customer_id: str, jobs: Jobs) -> JobState | None:
+    key = (rule.name, customer_id)
+    if key not in jobs:
+        row = session.execute(
+            _JOBS.select().where(_JOBS.c.rule == rule.name, _JOBS.c.customer_id == customer_id)
+        ).first()
+        jobs[key] = _job_state(row) if row is not None else None
+    return jobs[key]
+
+
+def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime, jobs: Jobs) -> None:
+    job = _job(session, rule, customer_id, jobs)
+    if job is not None and job.status == "pending" and as_utc(job.anchor_at) <= at:
+        job.status = "cancelled"
+        job.updated_at = at
+        job.dirty = True
+
+
+def _schedule(
+    session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime, jobs: Jobs
+) -> None:
+    job = _job(session, rule, customer_id, jobs)
+    if job is not None and as_utc(job.anchor_at) >= at:
+        return  # an older event arriving late does not move a newer schedule
+    if job is None:
+        job = JobState(
+            rule=rule.name, customer_id=customer_id, anchor_message_id="", anchor_at=at, due_at=at
+        )
+        jobs[(rule.name, customer_id)] = job
+    job.anchor_message_id = event.message_id
+    job.anchor_at = at
+    job.due_at = at + timedelta(minutes=rule.after_minutes)
+    job.status = "pending"
+    job.updated_at = at
+    job.data = {"event": event.event, "message_id": event.message_id}
+    job.dirty = True
+
+
+def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> int:
+    """Fire every pending scheduled trigger due by `now` (caller commits); returns firings made.
+
+    A job due more than `stale_after_minutes` ago is marked `expired` instead of fired.
+    """
+    from cdp.profiles import get_profile_view
+
+    jobs = session.exec(
+        select(ScheduledTrigger)
+        .where(ScheduledTrigger.status == "pending", col(ScheduledTrigger.due_at) <= now)
+        .order_by(col(ScheduledTrigger.due_at))
+        .limit(limit)
+    ).all()
+    fired = 0
+    for job in jobs:
+        rule = rules.named(job.rule)
+        if not isinstance(rule, AfterRule) or _stale(rule, job.due_at, now):
+            job.status = "expired"
+        else:
+            view = get_profile_view(session, job.customer_id, as_of=now)
+            data = {**job.data, "due_at": as_utc(job.due_at).isoformat()}
+            if view is not None and view.computed.get("open_cart"):
+                data["open_cart"] = view.computed["open_cart"]
+            key = f"{rule.name}:{job.customer_id}:{job.anchor_message_id}"
+            fired += fire(session, rule, job.customer_id, key, data, now)
+            job.status = "fired"
+        job.updated_at = now
+        session.add(job)
+    session.flush()
+    return fired

@@ -1,0 +1,288 @@
+"""The arbitration pipeline, pure and in memory: eligibility -> applicability -> suitability ->
+prioritisation, then the policy arm and holdouts. `engine.decide` adds the database around it.
+
+Every candidate records each stage it went through, passed or failed and why, so the stored
+explanation is exactly what was done. "Do nothing" is always a candidate with score 0: an action
+is chosen only when its expected net value P(response) x value x levers - cost beats doing nothing.
+Given the same inputs and seed the outcome is the same (the only randomness is a seeded RNG).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.audit import digest
+from core.domain import DecisionContext, Outcome, ProfileView
+from decisioning import holdout as hold
+from decisioning.bandit import BanditModel, top_contributions
+from decisioning.catalog import ActionSpec, Catalog
+from decisioning.features import FEATURE_NAMES, eval_rule, feature_vector
+from decisioning.suitability import PastDecision, SuitabilityCheck, budget_check
+from decisioning.timing import preferred_channel
+
+__all__ = ["NOTHING", "Arbitration", "PolicyConfig", "arbitrate"]
+
+NOTHING = "do_nothing"
+CHANNEL_LEVER = 1.15  # boost for the customer's preferred channel
+# Email and audience may rely on implied consent (a purchase); sms and push need express opt-in.
+_CONSENT_OK = {
+    "email": {"subscribed", "implied"},
+    "audience": {"subscribed", "implied"},
+    "sms": {"subscribed"},
+    "push": {"subscribed"},
+}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Rates and knobs; defaults come from `CJO_DECISIONING_*` (see holdout.py)."""
+
+    global_control_rate: float
+    journey_holdout_rate: float
+    model_share: float
+    epsilon: float
+    force_arm: str | None = None  # "model" | "rules": the bench's baseline, tests
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> PolicyConfig:
+        s = hold.get_decisioning_settings()
+        values: dict[str, Any] = {
+            "global_control_rate": s.global_control_rate,
+            "journey_holdout_rate": s.journey_holdout_rate,
+            "model_share": s.model_share,
+            "epsilon": s.epsilon,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class Arbitration:
+    """What arbitration found: the chosen action (None = do nothing) and the explanation."""
+
+    action: ActionSpec | None
+    score: float | None
+    policy_arm: str
+    holdout: bool
+    needs_review: bool
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+def _seed(profile: ProfileView, ctx: DecisionContext, now: datetime) -> int:
+    if ctx.seed is not None:
+        return ctx.seed
+    key = [profile.customer_id, ctx.trigger, ctx.journey_slug, ctx.run_id, ctx.step]
+    return int(digest([*key, ctx.placement, now.isoformat()])[:12], 16)
+
+
+def _applicability(action: ActionSpec, ctx: DecisionContext) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+
+    def add(check: str, passed: bool, reason: str) -> None:
+        checks.append(
+            {"stage": "applicability", "check": check, "passed": passed, "reason": reason}
+        )
+
+    if ctx.allowed_actions is not None:
+        add("allowed_actions", action.id in ctx.allowed_actions, "step allows this action")
+    if ctx.allowed_channels is not None:
+        add("allowed_channels", action.channel in ctx.allowed_channels, "step allows channel")
+    rules = action.applicability
+    if ctx.placement is not None:
+        ok = action.inbound and ctx.placement in rules.placements
+        add("placement", ok, f"placement {ctx.placement!r} in {rules.placements}")
+    else:
+        add("outbound", not action.inbound, "web placements answer inbound requests only")
+    if rules.triggers and ctx.placement is None:
+        add(
+            "trigger", ctx.trigger in rules.triggers, f"trigger {ctx.trigger!r} in {rules.triggers}"
+        )
+    if rules.journeys:
+        ok = ctx.journey_slug in rules.journeys
+        add("journey", ok, f"journey {ctx.journey_slug!r} in {rules.journeys}")
+    return checks
+
+
+def _eligibility(
+    action: ActionSpec, profile: ProfileView, history: Sequence[PastDecision], now: datetime
+) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+
+    def add(check: str, passed: bool, reason: str) -> None:
+        checks.append({"stage": "eligibility", "check": check, "passed": passed, "reason": reason})
+
+    allowed = _CONSENT_OK.get(action.channel)
+    if allowed is not None:
+        status = (profile.consent.get(action.channel) or {}).get("status", "unknown")
+        add("consent", status in allowed, f"{action.channel} consent {status!r}")
+    if action.channel == "email":
+        ok = profile.email is not None
+        add("reachable", ok, "email address on file" if ok else "no email address")
+    elif action.channel == "sms":
+        ok = profile.phone is not None
+        add("reachable", ok, "phone number on file" if ok else "no phone number")
+    for rule in action.eligibility:
+        passed, reason = eval_rule(profile, rule)
+        add("rule", passed, reason)
+    if action.cooldown_days:
+        since = now - timedelta(days=action.cooldown_days)
+        last = max((p.at for p in history if p.action_id == action.id), default=None)
+        ok = last is None or last < since
+        when = "never" if last is None else last.isoformat(timespec="seconds")
+        add("cooldown", ok, f"last chosen {when}; cooldown {action.cooldown_days:g} days")
+    return checks
+
+
+def _suitability(
+    action: ActionSpec,
+    profile: ProfileView,
+    now: datetime,
+    checks: Sequence[SuitabilityCheck],
+) -> tuple[list[dict[str, Any]], bool]:
+    out: list[dict[str, Any]] = []
+    escalate = False
+    for check in checks:
+        verdict = check(profile, action, now)
+        if verdict is None:
+            continue
+        passed = verdict.outcome is not Outcome.block
+        escalate |= verdict.outcome is Outcome.escalate
+        out.append(
+            {
+                "stage": "suitability",
+                "check": verdict.check,
+                "passed": passed,
+                "outcome": verdict.outcome.value,
+                "reason": "; ".join(verdict.reasons) or verdict.outcome.value,
+            }
+        )
+    return out, escalate
+
+
+def arbitrate(
+    profile: ProfileView,
+    ctx: DecisionContext,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    bandit: BanditModel,
+    history: Sequence[PastDecision] = (),
+    suitability: Sequence[SuitabilityCheck] = (),
+    policy: PolicyConfig | None = None,
+    churn_explanation: dict[str, Any] | None = None,
+) -> Arbitration:
+    """Run the whole pipeline for one customer and context; no I/O."""
+    policy = policy or PolicyConfig.from_settings()
+    rng = random.Random(_seed(profile, ctx, now))
+    churn_risk = churn_explanation.get("score") if churn_explanation else None
+    x = feature_vector(profile, churn_risk)
+    pref, pref_reason = preferred_channel(profile)
+    checks = [budget_check(catalog.limits, history), *suitability]
+    arm = policy.force_arm or hold.policy_arm(profile.customer_id, model_share=policy.model_share)
+
+    candidates: list[dict[str, Any]] = []
+    passed: list[tuple[ActionSpec, float, dict[str, Any]]] = []
+    for action in catalog.actions:
+        cand: dict[str, Any] = {"action_id": action.id, "channel": action.channel}
+        filters = _applicability(action, ctx)
+        if all(f["passed"] for f in filters):
+            filters += _eligibility(action, profile, history, now)
+        escalate = False
+        if all(f["passed"] for f in filters):
+            found, escalate = _suitability(action, profile, now, checks)
+            filters += found
+        cand["filters"] = filters
+        cand["passed"] = all(f["passed"] for f in filters)
+        if cand["passed"]:
+            est = bandit.estimate(action.id, x, action.base_propensity)
+            lever = CHANNEL_LEVER if pref == action.channel else 1.0
+            score = est.p_response * action.value * action.priority * lever - action.cost
+            rank_score = score + action.value * est.bonus
+            cand.update(
+                prior=action.base_propensity,
+                p_response=round(est.p_response, 5),
+                ucb_bonus=round(est.bonus, 5),
+                value=action.value,
+                cost=action.cost,
+                levers={"priority": action.priority, "channel_preference": lever},
+                score=round(score, 5),
+                rank_score=round(rank_score, 5),
+                top_features=top_contributions(est.contributions),
+                needs_review=action.needs_review or escalate,
+            )
+            passed.append((action, rank_score, cand))
+        candidates.append(cand)
+    candidates.append(
+        {"action_id": NOTHING, "channel": None, "filters": [], "passed": True, "score": 0.0}
+    )
+
+    chosen, reason, propensity = _choose(arm, passed, policy.epsilon, rng)
+    global_control = hold.in_global_control(profile.customer_id, rate=policy.global_control_rate)
+    journey_holdout = bool(ctx.journey_slug) and hold.in_journey_holdout(
+        profile.customer_id, ctx.journey_slug or "", rate=policy.journey_holdout_rate
+    )
+    would_have = chosen
+    if global_control or journey_holdout:
+        chosen = None
+        reason = "global_control" if global_control else "journey_holdout"
+    explanation = {
+        "catalog_version": catalog.version,
+        "model_version": bandit.version,
+        "churn_model_version": (churn_explanation or {}).get("model_version"),
+        "policy_arm": arm,
+        "holdout": {"global_control": global_control, "journey_holdout": journey_holdout},
+        "context": ctx.model_dump(mode="json", exclude_none=True),
+        "features": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, x, strict=True)},
+        "churn": churn_explanation,
+        "preferred_channel": {"channel": pref, "reason": pref_reason},
+        "candidates": candidates,
+        "chosen": {
+            "action_id": chosen[0].id if chosen else NOTHING,
+            "reason": reason,
+            "would_have_chosen": would_have[0].id if chosen is None and would_have else None,
+        },
+        "exploration": {
+            "epsilon": policy.epsilon if arm == "model" else 0.0,
+            "propensity": round(propensity, 6),
+        },
+    }
+    chosen_score: float | None = chosen[2]["score"] if chosen else None
+    needs_review = bool(chosen and chosen[2]["needs_review"])
+    return Arbitration(
+        action=chosen[0] if chosen else None,
+        score=chosen_score,
+        policy_arm=arm,
+        holdout=global_control or journey_holdout,
+        needs_review=needs_review,
+        explanation=explanation,
+    )
+
+
+def _choose(
+    arm: str,
+    passed: list[tuple[ActionSpec, float, dict[str, Any]]],
+    epsilon: float,
+    rng: random.Random,
+) -> tuple[tuple[ActionSpec, float, dict[str, Any]] | None, str, float]:
+    """(chosen or None, reason, probability this policy had of choosing it)."""
+    if arm == "rules":
+        if not passed:
+            return None, "no_candidate_passed", 1.0
+        best = max(passed, key=lambda p: (p[0].priority, p[0].value, -p[0].cost))
+        return best, "highest_marketer_priority", 1.0
+    options: list[tuple[ActionSpec, float, dict[str, Any]] | None] = [*passed, None]
+    ranked = max(passed, key=lambda p: p[1], default=None)
+    greedy = ranked if ranked is not None and ranked[1] > 0 else None
+    k = len(options)
+    if passed and rng.random() < epsilon:
+        pick = options[rng.randrange(k)]
+        prob = epsilon / k + (1 - epsilon if pick is greedy else 0.0)
+        return pick, "exploration", prob
+    prob = (1 - epsilon) + (epsilon / k if passed else 0.0) if passed else 1.0
+    if greedy is None:
+        return None, "nothing_beats_doing_nothing" if passed else "no_candidate_passed", prob
+    return greedy, "highest_expected_value", prob

@@ -1,0 +1,190 @@
+"""`decide`: one next-best-action decision, persisted with its explanation and audited.
+
+The database part of the pipeline: load the customer's recent decisions (cooldowns, offer budget)
+and the learned bandit state, run `arbitration.arbitrate`, store a `core.tables.Decision` row and
+a `decision.made` audit entry in the caller's transaction, and hand back a `DecisionOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from core import audit
+from core.clock import as_utc
+from core.domain import DecisionContext, DecisionOutcome, ProfileView
+from core.tables import Decision, new_id
+from decisioning.arbitration import PolicyConfig, arbitrate
+from decisioning.bandit import MODEL_NAME, ArmState, BanditModel
+from decisioning.catalog import Catalog, load_catalog
+from decisioning.holdout import get_decisioning_settings
+from decisioning.suitability import PastDecision, SuitabilityCheck
+from decisioning.tables import BanditArm
+from decisioning.timing import best_send_time
+
+if TYPE_CHECKING:
+    from decisioning.churn import ChurnModel
+
+__all__ = ["SuitabilityCheck", "decide", "default_catalog", "load_bandit", "recent_decisions"]
+
+ACTOR = "decisioning"
+HISTORY_DAYS = 30  # the offer budget looks back this far; cooldowns may look further
+_TIMED_CHANNELS = {"email", "sms", "push"}
+
+
+@lru_cache(maxsize=4)
+def _cached_catalog(path: Path | None, mtime: float) -> Catalog:
+    return load_catalog(path)
+
+
+def default_catalog(path: Path | None = None) -> Catalog:
+    """The catalog at `path` (default examples/catalog.yaml), reloaded when the file changes."""
+    from decisioning.catalog import DEFAULT_CATALOG_PATH
+
+    target = path or DEFAULT_CATALOG_PATH
+    return _cached_catalog(path, target.stat().st_mtime if target.exists() else 0.0)
+
+
+def load_bandit(session: Session) -> BanditModel:
+    """The persisted LinUCB state of every action (fresh arms for actions never rewarded)."""
+    rows = session.exec(select(BanditArm).where(BanditArm.model == MODEL_NAME)).all()
+    arms = {row.action_id: ArmState.from_json(row.state) for row in rows}
+    return BanditModel(arms, alpha=get_decisioning_settings().ucb_alpha)
+
+
+def recent_decisions(
+    session: Session, customer_id: str, catalog: Catalog, now: datetime
+) -> list[PastDecision]:
+    """Actions actually chosen for this customer (not held out) within the longest lookback."""
+    days = max([HISTORY_DAYS, *(a.cooldown_days for a in catalog.actions)])
+    rows = session.exec(
+        select(Decision.action_id, Decision.created_at)
+        .where(
+            Decision.customer_id == customer_id,
+            col(Decision.action_id).is_not(None),
+            Decision.holdout == False,  # noqa: E712
+            col(Decision.created_at) >= now - timedelta(days=days),
+        )
+        .order_by(col(Decision.created_at))
+    ).all()
+    known = {a.id: a for a in catalog.actions}
+    return [
+        PastDecision(
+            action_id=action_id,
+            at=as_utc(at),
+            discount_pct=known[action_id].discount_pct if action_id in known else 0.0,
+        )
+        for action_id, at in rows
+        if action_id is not None
+    ]
+
+
+def _churn_explanation(
+    profile: ProfileView, churn_model: ChurnModel | None
+) -> dict[str, Any] | None:
+    if churn_model is not None and profile.computed.get("churn_risk") is None:
+        return churn_model.explain(profile.computed)
+    risk = profile.computed.get("churn_risk")
+    if isinstance(risk, int | float):
+        out: dict[str, Any] = {"score": float(risk), "source": "profile.computed.churn_risk"}
+        if churn_model is not None:
+            out["contributions"] = churn_model.explain(profile.computed)["contributions"]
+            out["model_version"] = churn_model.version
+        return out
+    return None
+
+
+def decide(
+    session: Session,
+    profile: ProfileView,
+    ctx: DecisionContext,
+    *,
+    now: datetime,
+    catalog: Catalog | None = None,
+    suitability: Sequence[SuitabilityCheck] = (),
+    churn_model: ChurnModel | None = None,
+    policy: PolicyConfig | None = None,
+    actor: str = ACTOR,
+) -> DecisionOutcome:
+    """Choose the next best action (or none) for `profile` in `ctx`, persist and audit it.
+
+    Runs in the caller's transaction: the Decision row and its `decision.made` audit entry
+    commit or roll back together with whatever the caller does.
+    """
+    now = as_utc(now)
+    catalog = catalog or default_catalog()
+    result = arbitrate(
+        profile,
+        ctx,
+        now=now,
+        catalog=catalog,
+        bandit=load_bandit(session),
+        history=recent_decisions(session, profile.customer_id, catalog, now),
+        suitability=suitability,
+        policy=policy,
+        churn_explanation=_churn_explanation(profile, churn_model),
+    )
+    action = result.action
+    send_at: datetime | None = None
+    if action is not None and action.channel in _TIMED_CHANNELS:
+        send_at = best_send_time(profile, now)
+    elif action is not None and not action.inbound:
+        send_at = now
+    decision_id = new_id()
+    explanation = {
+        "decision_id": decision_id,
+        "decided_at": now.isoformat(),
+        **result.explanation,
+        "send_at": send_at.isoformat() if send_at else None,
+        "needs_review": result.needs_review,
+    }
+    churn_version = (result.explanation.get("churn") or {}).get("model_version")
+    model_version = result.explanation["model_version"]
+    if churn_version:
+        model_version = f"{model_version}+{churn_version}"[:64]
+    row = Decision(
+        id=decision_id,
+        customer_id=profile.customer_id,
+        journey_slug=ctx.journey_slug,
+        run_id=ctx.run_id,
+        trigger=ctx.trigger,
+        placement=ctx.placement,
+        action_id=action.id if action else None,
+        channel=action.channel if action else None,
+        policy_arm=result.policy_arm,
+        holdout=result.holdout,
+        catalog_version=catalog.version,
+        model_version=model_version,
+        explanation=explanation,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        kind="decision.made",
+        subject_type="decision",
+        subject_id=decision_id,
+        customer_id=profile.customer_id,
+        journey_id=ctx.journey_slug,
+        payload=explanation,
+    )
+    return DecisionOutcome(
+        decision_id=decision_id,
+        customer_id=profile.customer_id,
+        action_id=row.action_id,
+        channel=row.channel,
+        offer=dict(action.offer) if action else {},
+        needs_review=result.needs_review,
+        policy_arm=result.policy_arm,
+        holdout=result.holdout,
+        send_at=send_at,
+        score=result.score,
+        explanation=explanation,
+    )

@@ -1,0 +1,118 @@
+"""Trigger rules: immediate, delayed-unless, threshold (with the churn scorer hook), staleness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from cdp.pipeline import drain, run_scheduler
+from cdp.traits import set_churn_scorer
+from cdp.triggers import DEFAULT_RULES_PATH, TriggerConfigError, TriggerSet, load_rules
+from core.tables import TriggerFiring
+from tests.cdp.factories import T0, ingest, order, track
+
+RULES = load_rules(DEFAULT_RULES_PATH)
+NOW = T0 + timedelta(minutes=5)
+
+
+def firings(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as session:
+        rows = session.exec(select(TriggerFiring)).all()
+        return sorted((r.trigger, r.journey_slug) for r in rows)
+
+
+@pytest.fixture
+def scorer() -> Iterator[None]:
+    def churn(traits: dict[str, Any]) -> float:
+        return 0.9 if traits.get("recency_days", 0) > 30 else 0.1
+
+    set_churn_scorer(churn)
+    yield
+    set_churn_scorer(None)
+
+
+def test_cart_abandoned_fires_once_after_an_hour(engine: Engine) -> None:
+    ingest(engine, track("Product Added", "c1", 0, price=12.0))
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=59), rules=RULES) == 0
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=61), rules=RULES) == 1
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=90), rules=RULES) == 0
+    assert firings(engine) == [("cart_abandoned", "cart-abandonment")]
+    with Session(engine) as session:
+        firing = session.exec(select(TriggerFiring)).one()
+        assert firing.data["open_cart"]["value"] == 12.0
+
+
+def test_order_completed_cancels_the_cart_trigger(engine: Engine) -> None:
+    ingest(engine, track("Product Added", "c2", 0, price=12.0), order("c2", 30, 12.0))
+    drain(engine, now=NOW, rules=RULES)
+    run_scheduler(engine, now=T0 + timedelta(minutes=120), rules=RULES)
+    assert ("cart_abandoned", "cart-abandonment") not in firings(engine)
+    assert ("first_purchase", "onboarding") in firings(engine)
+
+
+def test_first_purchase_fires_only_for_the_first_order(sqlite_engine: Engine) -> None:
+    ingest(sqlite_engine, order("c3", 0), order("c3", 1), track("Trial Started", "c3", 2))
+    drain(sqlite_engine, now=NOW, rules=RULES)
+    assert firings(sqlite_engine) == [
+        ("first_purchase", "onboarding"),
+        ("trial_started", "trial-to-paid"),
+    ]
+
+
+def test_churn_risk_crossing_fires_winback(sqlite_engine: Engine, scorer: None) -> None:
+    ingest(sqlite_engine, order("c4", 0), track("Page Viewed", "c4", 60 * 24 * 40))
+    drain(sqlite_engine, now=T0 + timedelta(days=40), rules=RULES)
+    assert ("churn_risk_high", "winback") in firings(sqlite_engine)
+    ingest(sqlite_engine, track("Page Viewed", "c4", 60 * 24 * 41))
+    drain(sqlite_engine, now=T0 + timedelta(days=41), rules=RULES)
+    assert firings(sqlite_engine).count(("churn_risk_high", "winback")) == 1  # no re-crossing
+
+
+def test_no_purchase_for_90_days_fires_winback(sqlite_engine: Engine) -> None:
+    ingest(sqlite_engine, order("c5", 0))
+    drain(sqlite_engine, now=NOW, rules=RULES)
+    assert run_scheduler(sqlite_engine, now=T0 + timedelta(days=91), rules=RULES) == 1
+    assert ("no_purchase_90d", "winback") in firings(sqlite_engine)
+
+
+def test_old_occasions_are_not_fired(sqlite_engine: Engine) -> None:
+    ingest(sqlite_engine, order("c6", 0), track("Product Added", "c6", 1))
+    drain(sqlite_engine, now=T0 + timedelta(days=400), rules=RULES)
+    assert run_scheduler(sqlite_engine, now=T0 + timedelta(days=400), rules=RULES) == 0
+    assert firings(sqlite_engine) == []
+
+
+def test_invalid_rule_file_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("triggers:\n  - name: x\n    journey: j\n    kind: after\n    event: A\n")
+    with pytest.raises(
+        TriggerConfigError, match=r"triggers\.0\.after\.after_minutes: Field required"
+    ):
+        load_rules(path)
+
+
+def test_segment_entry_fires_when_a_trait_starts_matching(sqlite_engine: Engine) -> None:
+    rules = TriggerSet.model_validate(
+        {
+            "triggers": [
+                {
+                    "name": "became_active",
+                    "journey": "loyalty",
+                    "kind": "threshold",
+                    "trait": "lifecycle_stage",
+                    "op": "==",
+                    "value": "active",
+                }
+            ]
+        }
+    )
+    ingest(sqlite_engine, order("s1", 0), order("s1", 1), order("s1", 2))
+    drain(sqlite_engine, now=NOW, rules=rules)
+    assert firings(sqlite_engine) == [("became_active", "loyalty")]

@@ -1,0 +1,54 @@
+"""Email rendering: multipart text+HTML, one-click unsubscribe, Message-ID from the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tools.factories import email_payload
+from tools.channels.base import Delivery, PermanentSendError
+from tools.channels.email import (
+    EmailDefaults,
+    build_email,
+    message_id_for,
+    read_unsubscribe_token,
+)
+
+DEFAULTS = EmailDefaults(public_url="http://127.0.0.1:8000", unsubscribe_secret="s3cret")
+
+
+def _delivery(payload: dict[str, object]) -> Delivery:
+    return Delivery(
+        message_id="m", key="a" * 64, channel="email", payload=payload, customer_id="c1"
+    )
+
+
+def test_email_is_multipart_alternative_with_unsubscribe_headers() -> None:
+    msg = build_email(_delivery(email_payload()), DEFAULTS)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["Message-ID"] == message_id_for("a" * 64)
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<http://127.0.0.1:8000/u/" in msg["List-Unsubscribe"]
+    assert msg["From"] == DEFAULTS.from_address
+
+
+def test_unsubscribe_placeholder_is_replaced_by_a_signed_link() -> None:
+    msg = build_email(_delivery(email_payload()), DEFAULTS)
+    text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "{{unsubscribe_url}}" not in text + html
+    token = text.rsplit("/u/", 1)[1].strip()
+    assert read_unsubscribe_token(token, "s3cret") == "c1"
+    assert read_unsubscribe_token(token, "other-secret") is None
+    assert "A little something inside" in html  # preheader, hidden
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"to": "not-an-address"}, "payload.to"), ({"subject": ""}, "payload.subject")],
+)
+def test_bad_payload_is_a_permanent_error_naming_the_field(
+    change: dict[str, str], field: str
+) -> None:
+    with pytest.raises(PermanentSendError, match=field):
+        build_email(_delivery(email_payload(**change)), DEFAULTS)

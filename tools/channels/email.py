@@ -1,0 +1,192 @@
+"""Email over real SMTP: multipart/alternative (text + HTML) with one-click unsubscribe headers.
+
+The Message-ID is derived from the outbox key, so a message re-sent after a crash carries the
+same Message-ID; the capture server (and any relay/ESP that dedupes on Message-ID) stores it
+once. A plain SMTP relay that does not dedupe leaves an at-least-once window: the relay accepted
+the DATA but the process died before the outbox row was marked sent (docs/channels.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+from tools.channels.base import (
+    Delivery,
+    PermanentSendError,
+    SendResult,
+    TransientSendError,
+    require_text,
+)
+
+__all__ = [
+    "EmailDefaults",
+    "SmtpEmail",
+    "build_email",
+    "message_id_for",
+    "parse_smtp_url",
+    "read_unsubscribe_token",
+    "unsubscribe_token",
+]
+
+UNSUBSCRIBE_PLACEHOLDER = "{{unsubscribe_url}}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailDefaults:
+    """What the journey does not have to say: sender, public base URL, token secret."""
+
+    from_address: str = "cjo demo <hello@cjo.example>"
+    public_url: str = "http://127.0.0.1:8000"
+    unsubscribe_secret: str = "cjo-dev-unsubscribe"
+    message_id_domain: str = "cjo.outbox"
+
+
+def message_id_for(key: str, domain: str = "cjo.outbox") -> str:
+    """The RFC 5322 Message-ID for an outbox key: `<key@domain>`."""
+    return f"<{key}@{domain}>"
+
+
+def unsubscribe_token(customer_id: str, secret: str) -> str:
+    """A URL-safe token naming the customer, signed so nobody can unsubscribe someone else."""
+    ident = base64.urlsafe_b64encode(customer_id.encode()).decode().rstrip("=")
+    mac = hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()[:24]
+    return f"{ident}.{mac}"
+
+
+def read_unsubscribe_token(token: str, secret: str) -> str | None:
+    """The customer id inside a valid token, or None if it was forged or mangled."""
+    ident, _, mac = token.partition(".")
+    try:
+        customer_id = base64.urlsafe_b64decode(ident + "=" * (-len(ident) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    expected = hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()[:24]
+    return customer_id if hmac.compare_digest(mac, expected) else None
+
+
+def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
+    """Render the payload {to, from?, subject, preheader?, text, html, unsubscribe_url?, headers?}.
+
+    Fills the sender and the unsubscribe URL (`<public_url>/u/<token>`), replaces the
+    `{{unsubscribe_url}}` placeholder in text and HTML, and sets List-Unsubscribe (URL and
+    mailto) with List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).
+    """
+    payload = delivery.payload
+    to = require_text(payload, "to", "email")
+    if "@" not in parseaddr(to)[1]:
+        raise PermanentSendError(f"payload.to: {to!r} is not an email address")
+    subject = require_text(payload, "subject", "email")
+    text = require_text(payload, "text", "email")
+    html = payload.get("html") or ""
+    sender = payload.get("from") or defaults.from_address
+    unsubscribe_url = payload.get("unsubscribe_url")
+    if not unsubscribe_url:
+        who = delivery.customer_id or to
+        token = unsubscribe_token(who, defaults.unsubscribe_secret)
+        unsubscribe_url = f"{defaults.public_url.rstrip('/')}/u/{token}"
+    text = text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
+    html = html.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
+    preheader = payload.get("preheader")
+    if preheader and html:
+        hidden = f'<div style="display:none;max-height:0;overflow:hidden">{preheader}</div>'
+        html = html.replace("<body>", "<body>" + hidden, 1) if "<body>" in html else hidden + html
+
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id_for(delivery.key, defaults.message_id_domain)
+    msg["List-Unsubscribe"] = _list_unsubscribe(unsubscribe_url, sender)
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["X-Cjo-Idempotency-Key"] = delivery.key
+    extra: dict[str, Any] = payload.get("headers") or {}
+    for name, value in extra.items():
+        if name.lower() in {"from", "to", "subject", "message-id", "date"}:
+            continue  # these come from the payload fields, not free-form headers
+        msg[name] = str(value)
+    msg.set_content(text)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def _list_unsubscribe(url: str, sender: str) -> str:
+    domain = parseaddr(sender)[1].partition("@")[2] or "cjo.example"
+    return f"<{url}>, <mailto:unsubscribe@{domain}?subject=unsubscribe>"
+
+
+def parse_smtp_url(url: str) -> tuple[str, int, str | None, str | None, bool]:
+    """`smtp://[user:pass@]host[:port]` (or `smtps://`) -> (host, port, user, password, tls)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError(f"CJO_SMTP_URL: expected smtp://host:port, got {url!r}")
+    tls = parts.scheme == "smtps"
+    return parts.hostname, parts.port or (465 if tls else 25), parts.username, parts.password, tls
+
+
+class SmtpEmail:
+    """Sends each delivery over one SMTP conversation (smtplib), with a clear error contract.
+
+    SMTP 4xx replies, timeouts and refused connections are transient; 5xx replies and bad
+    payloads are permanent.
+    """
+
+    name = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        defaults: EmailDefaults | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.defaults = defaults or EmailDefaults()
+        self.username = username
+        self.password = password
+        self.tls = tls
+        self.timeout = timeout
+
+    def send(self, delivery: Delivery) -> SendResult:
+        msg = build_email(delivery, self.defaults)
+        sender = parseaddr(str(msg["From"]))[1]
+        recipient = parseaddr(str(msg["To"]))[1]
+        try:
+            smtp_class = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
+            with smtp_class(self.host, self.port, timeout=self.timeout) as smtp:
+                if not self.tls and self.username and smtp.has_extn("starttls"):
+                    smtp.starttls()
+                if self.username and self.password:
+                    smtp.login(self.username, self.password)
+                refused = smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            raise _classify(code, reply, "recipient refused") from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _classify(exc.smtp_code, exc.smtp_error, "SMTP error") from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientSendError(f"SMTP connection: {type(exc).__name__}: {exc}") from exc
+        if refused:
+            code, reply = next(iter(refused.values()))
+            raise _classify(code, reply, "recipient refused")
+        return SendResult(str(msg["Message-ID"]), {"to": recipient})
+
+
+def _classify(code: int, reply: bytes | str, what: str) -> Exception:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    reason = f"{what}: {code} {text}"
+    return TransientSendError(reason) if 400 <= code < 500 else PermanentSendError(reason)
