@@ -142,7 +142,7 @@ def seed_world(engine: Engine) -> None:
                     name=slug,
                     status=status,
                     definition=(
-                        f"slug: {slug}\nname: {slug}\ntrigger: lapsed_customer\nsteps:\n"
+                        f"slug: {slug}\nname: {slug}\ntrigger: no_purchase_90d\nsteps:\n"
                         "  - {id: offer, kind: action, channels: [email]}\n"
                     ),
                 )

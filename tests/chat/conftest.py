@@ -31,25 +31,25 @@ CATALOG = [
         "Win-back offer email, 15% off",
         "email",
         {"discount_pct": 15, "code": "COMEBACK15"},
-        ("churn_risk_high", "lapsed_customer"),
+        ("churn_risk_high", "no_purchase_90d"),
     ),
     ActionRef(
         "winback_email_10",
         "Win-back offer email, 10% off",
         "email",
         {"discount_pct": 10},
-        ("churn_risk_high", "lapsed_customer"),
+        ("churn_risk_high", "no_purchase_90d"),
     ),
     ActionRef("cart_reminder_email", "Cart reminder email", "email", {}, ("cart_abandoned",)),
     ActionRef("cart_reminder_sms", "Cart reminder SMS", "sms", {}, ("cart_abandoned",)),
     ActionRef(
-        "csm_outreach", "CSM outreach call", "csm", {}, ("churn_risk_high", "lapsed_customer")
+        "csm_outreach", "CSM outreach call", "csm", {}, ("churn_risk_high", "no_purchase_90d")
     ),
 ]
 
 WINBACK_YAML = """slug: winback
 name: Win-back
-trigger: lapsed_customer
+trigger: no_purchase_90d
 steps:
   - {id: offer, kind: action, actions: [winback_email_15], channels: [email]}
 """

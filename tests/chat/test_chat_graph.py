@@ -69,7 +69,7 @@ def test_drafts_a_journey_as_a_proposal_only(make_chat, seeded: Engine) -> None:
     with Session(seeded) as s:
         drafts = s.exec(select(Journey).where(Journey.status == "proposed")).all()
     assert len(drafts) == 1
-    assert "trigger: lapsed_customer" in drafts[0].definition
+    assert "trigger: no_purchase_90d" in drafts[0].definition
 
 
 def test_accepting_a_journey_needs_explicit_confirmation(make_chat, seeded: Engine) -> None:

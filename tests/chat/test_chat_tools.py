@@ -63,7 +63,7 @@ def test_draft_for_the_issue_goal_validates_and_uses_catalog_actions_only() -> N
     import yaml
 
     validate_journey_yaml(yaml.safe_dump(spec))
-    assert spec["trigger"] == "lapsed_customer"
+    assert spec["trigger"] == "no_purchase_90d"
     used = {a for step in spec["steps"] if step["kind"] == "action" for a in step["actions"]}
     assert used <= {a.id for a in CATALOG} and "csm_outreach" in used
     branches = [s for s in spec["steps"] if s["kind"] == "branch"]

@@ -1,7 +1,7 @@
 """The action catalog as the chat tools see it: ids, names, channels, offers, triggers.
 
-Reads decisioning's catalog when decisioning/ is installed; tests may inject their own list
-through `ToolEnv.extras["catalog"]`.
+Reads decisioning's catalog (examples/catalog.yaml by default); tests may inject their own
+list through `ToolEnv.extras["catalog"]`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.chat.env import ToolEnv, ToolError, installed
+from decisioning.catalog import load_catalog
+from tools.chat.env import ToolEnv, ToolError
 
 __all__ = ["ActionRef", "actions", "find_action"]
 
@@ -29,10 +30,6 @@ def actions(env: ToolEnv) -> list[ActionRef]:
     injected = env.extras.get("catalog")
     if injected is not None:
         return list(injected)
-    if not installed("decisioning.catalog"):
-        raise ToolError("the action catalog is not available (decisioning is not installed)")
-    from decisioning.catalog import load_catalog
-
     out = []
     for spec in load_catalog().actions:
         applicability = getattr(spec, "applicability", None)

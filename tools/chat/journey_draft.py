@@ -19,11 +19,14 @@ __all__ = ["TRIGGER_WORDS", "picture", "plan_journey"]
 TRIGGER_WORDS: tuple[tuple[str, str, str], ...] = (
     ("cart_abandoned", r"\b(cart|basket|checkout|abandon\w*)\b", "Cart recovery"),
     ("churn_risk_high", r"\b(churn\w*|at[- ]risk|risk of leaving)\b", "Churn save"),
-    ("trial_ending", r"\btrial\b", "Trial to paid"),
-    ("first_purchase", r"\bfirst (purchase|order)\b", "First purchase follow-up"),
-    ("signed_up", r"\b(welcome|onboard\w*|sign(ed)?[- ]?up|new (customer|member)s?)\b", "Welcome"),
+    ("trial_started", r"\btrials?\b", "Trial to paid"),
     (
-        "lapsed_customer",
+        "first_purchase",
+        r"\b(first (purchase|order)|welcome|onboard\w*|new (customer|member|buyer)s?)\b",
+        "Welcome",
+    ),
+    (
+        "no_purchase_90d",
         r"\b(win[- ]?back|lapsed|inactive|dormant|come back|re-?engage\w*)\b",
         "Win-back",
     ),
@@ -125,7 +128,7 @@ def plan_journey(goal: str, catalog: list[ActionRef]) -> dict[str, Any]:
             )
         steps.append({"id": "csm-call", "kind": "action", "actions": csm, "channels": ["csm"]})
     audience = "VIPs" if vip else "customers"
-    name = f"{label} for {'lapsed ' if trigger == 'lapsed_customer' else ''}{audience}"
+    name = f"{label} for {'lapsed ' if trigger == 'no_purchase_90d' else ''}{audience}"
     return {
         "slug": _slug(f"{label} {'vip' if vip else ''}"),
         "name": name,

@@ -13,10 +13,12 @@ from typing import Any, Literal
 import yaml
 from sqlmodel import col, func, select
 
+from agents.journey.spec import JourneySpecError, load_journey_yaml
+from agents.journey.store import save_journey
 from core import audit
 from core.tables import Journey
 from tools.chat.catalog import actions
-from tools.chat.env import ToolEnv, ToolError, ToolResult, installed
+from tools.chat.env import ToolEnv, ToolError, ToolResult
 from tools.chat.journey_draft import picture, plan_journey
 
 __all__ = ["accept_journey", "draft_journey", "list_journeys", "validate_journey_yaml"]
@@ -25,19 +27,11 @@ JourneyStatus = Literal["active", "paused", "proposed"]
 
 
 def validate_journey_yaml(text: str) -> dict[str, Any]:
-    """Validate with the journey schema (agents.journey.spec); errors name the field."""
-    if installed("agents.journey.spec"):
-        from agents.journey.spec import JourneySpecError, load_journey_yaml
-
-        try:
-            return load_journey_yaml(text).model_dump(mode="json")
-        except JourneySpecError as exc:
-            raise ToolError(f"the draft does not validate: {exc}") from exc
-    data = yaml.safe_load(text)
-    missing = [k for k in ("slug", "name", "trigger", "steps") if not data.get(k)]
-    if missing:
-        raise ToolError(f"the draft does not validate: missing {', '.join(missing)}")
-    return dict(data)
+    """Validate with the journey schema (agents/journey/spec.py); errors name the field."""
+    try:
+        return load_journey_yaml(text).model_dump(mode="json")
+    except JourneySpecError as exc:
+        raise ToolError(f"the draft does not validate: {exc}") from exc
 
 
 def _latest(env: ToolEnv, slug: str, status: str | None = None) -> Journey | None:
@@ -66,30 +60,10 @@ def draft_journey(env: ToolEnv, goal: str) -> ToolResult:
     if version > 1:
         spec["version"] = version
         text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
-    row = Journey(
-        slug=spec["slug"],
-        version=version,
-        name=spec["name"],
-        definition=text,
-        status="proposed",
-        created_by=env.actor,
-    )
-    env.session.add(row)
-    env.session.flush()
-    audit.append(
-        env.session,
-        actor=env.actor,
-        kind="journey.proposed",
-        subject_type="journey",
-        subject_id=row.id,
-        journey_id=row.slug,
-        payload={
-            "slug": row.slug,
-            "version": version,
-            "goal": goal,
-            "conversation_id": env.conversation_id,
-        },
-    )
+    try:
+        row = save_journey(env.session, text, actor=env.actor, status="proposed")
+    except ValueError as exc:
+        raise ToolError(str(exc)) from exc
     diff = ""
     if current is not None:
         diff = "".join(

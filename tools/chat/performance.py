@@ -1,8 +1,8 @@
 """Chat tools: journey and channel performance, always beside the holdout group.
 
-A decision's customer "converted" when an order event follows the decision within the
-attribution window. Treated decisions are compared with holdout decisions (same journey or
-channel, nothing sent), so the uplift shown is what the journey or channel added.
+Journeys: agents.outcomes' holdout comparison (journey assignments, treated vs control, 95%
+intervals). Both journeys and channels: recent decisions, where a customer "converted" when an
+order follows the decision within the attribution window, treated vs holdout decisions.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from sqlmodel import col, func, select
 
+from agents.journey.store import load_spec
+from agents.outcomes import HoldoutComparison, holdout_comparison
 from core.clock import as_utc, utcnow
 from core.domain import CHANNELS
 from core.tables import Decision, Event, Journey, OutboxMessage
@@ -91,32 +93,45 @@ def _recent(env: ToolEnv, days: int) -> Any:
     return select(Decision).where(Decision.created_at >= utcnow() - timedelta(days=days))
 
 
+def _assignment_line(cmp: HoldoutComparison) -> str:
+    t, c = cmp.treated, cmp.control
+    lo, hi = cmp.conversion_lift_ci
+    return (
+        f"Journey {cmp.journey_slug} (all assignments): treated {t.conversions}/{t.customers} "
+        f"converted ({t.conversion_rate:.1%}), holdout {c.conversions}/{c.customers} "
+        f"({c.conversion_rate:.1%}), lift {cmp.conversion_lift * 100:+.1f} points "
+        f"(95% CI {lo * 100:+.1f} to {hi * 100:+.1f}), revenue per customer "
+        f"{cmp.revenue_lift:+.2f}."
+    )
+
+
 def journey_performance(env: ToolEnv, journey: str | None = None, days: Days = 30) -> ToolResult:
-    """How journeys perform over the last `days`: conversions of treated customers against the
-    holdout group, and the uplift. `journey` is a journey slug; all journeys when omitted."""
-    query = _recent(env, days).where(col(Decision.journey_slug).is_not(None))
+    """How journeys perform against their holdout group: conversion of treated customers vs
+    the holdout, the lift with its 95% interval (journey assignments, all time), and the
+    decisions of the last `days`. `journey` is a journey slug; all journeys when omitted."""
+    slugs = set(env.session.exec(select(Journey.slug).where(col(Journey.status) != "proposed")))
     if journey:
-        known = env.session.exec(select(Journey.slug).where(Journey.slug == journey)).first()
-        if (
-            known is None
-            and env.session.exec(
-                select(Decision.id).where(Decision.journey_slug == journey)
-            ).first()
-            is None
+        if journey not in slugs and journey not in set(
+            env.session.exec(select(Decision.journey_slug).where(Decision.journey_slug == journey))
         ):
             raise ToolError(f"no journey is called {journey!r}")
-        query = query.where(Decision.journey_slug == journey)
-    decisions = list(env.session.exec(query))
+        slugs = {journey}
+    query = _recent(env, days).where(col(Decision.journey_slug).in_(slugs or {""}))
     by_journey: dict[str, list[Decision]] = defaultdict(list)
-    for d in decisions:
+    for d in env.session.exec(query):
         by_journey[d.journey_slug or ""].append(d)
-    results = {slug: _compare(env, ds) for slug, ds in sorted(by_journey.items())}
-    if not results:
-        return ToolResult(
-            summary=f"No journey decisions in the last {days} days.",
-            data={"days": days, "journeys": {}},
-        )
-    lines = [_describe(f"Journey {slug}", st) for slug, st in results.items()]
+    results: dict[str, Any] = {}
+    lines = []
+    for slug in sorted(slugs | set(by_journey)):
+        cmp = holdout_comparison(env.session, slug, spec=load_spec(env.session, slug))
+        recent = _compare(env, by_journey.get(slug, []))
+        results[slug] = {"assignments": cmp.as_dict(), f"decisions_{days}d": recent}
+        if cmp.treated.customers + cmp.control.customers:
+            lines.append(_assignment_line(cmp))
+        if by_journey.get(slug) or not cmp.treated.customers + cmp.control.customers:
+            lines.append(_describe(f"Journey {slug} (decisions, last {days} days)", recent))
+    if not lines:
+        return ToolResult(summary="No journeys yet.", data={"days": days, "journeys": {}})
     return ToolResult(summary="\n".join(lines), data={"days": days, "journeys": results})
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Literal
 
 from sqlmodel import col, select
 
-from core import audit
-from core.clock import utcnow
 from core.tables import Review
-from tools.chat.env import Limit, ToolEnv, ToolError, ToolResult, installed
+from guardrails import review
+from tools.chat.env import Limit, ToolEnv, ToolError, ToolResult
 
 __all__ = ["approve_review", "list_reviews", "reject_review"]
 
@@ -65,29 +63,13 @@ def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> T
     row = _find(env, review_id)
     if row.status != "pending":
         raise ToolError(f"review {row.id[:8]} is already {row.status}")
-    if installed("guardrails.review"):
-        queue = importlib.import_module("guardrails.review")
-        try:
-            if approve:  # approval is bound to the content the reviewer was shown
-                queue.approve(env.session, row.id, actor=env.actor, content_hash=row.content_hash)
-            else:
-                queue.reject(env.session, row.id, actor=env.actor, reason=note or "")
-        except (queue.ReviewError, ValueError) as exc:
-            raise ToolError(str(exc)) from exc
-    else:
-        row.status = "approved" if approve else "rejected"
-        row.resolved_by, row.resolved_at, row.resolution_note = env.actor, utcnow(), note
-        row.version += 1
-        env.session.add(row)
-        audit.append(
-            env.session,
-            actor=env.actor,
-            kind=f"review.{row.status}",
-            subject_type="review",
-            subject_id=row.id,
-            customer_id=row.customer_id,
-            payload={"note": note, "content_hash": row.content_hash},
-        )
+    try:
+        if approve:  # approval is bound to the content the reviewer was shown
+            review.approve(env.session, row.id, actor=env.actor, content_hash=row.content_hash)
+        else:
+            review.reject(env.session, row.id, actor=env.actor, reason=note or "")
+    except (review.ReviewError, ValueError) as exc:
+        raise ToolError(str(exc)) from exc
     env.session.flush()
     done = "approved" if approve else "rejected"
     return ToolResult(
