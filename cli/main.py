@@ -6,7 +6,7 @@ from datetime import datetime
 
 import typer
 
-from cli import audit, keys
+from cli import audit, brand, keys
 from cli.chat import chat
 from cli.common import not_available
 
@@ -18,9 +18,8 @@ app = typer.Typer(
 )
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
+app.add_typer(brand.app, name="brand")
 app.command("chat")(chat)
-brand_app = typer.Typer(help="Brand DNA store.", no_args_is_help=True)
-app.add_typer(brand_app, name="brand")
 
 
 @app.command("serve")
@@ -72,12 +71,6 @@ def import_(
     from cli.imports import run_import
 
     run_import(path, dataset, limit, synthetic_contacts, process, as_of, as_json)
-
-
-@brand_app.command("ingest")
-def brand_ingest(directory: str = typer.Argument(..., help="Brand kit folder.")) -> None:
-    """Load a brand kit into the brand DNA store."""
-    not_available("brand ingest", "the brand DNA store lands in issue #5")
 
 
 @app.command("eval")
