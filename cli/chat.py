@@ -58,7 +58,7 @@ def chat(
             f"[bold]cjo chat[/] as {role.value} (conversation {conversation}); "
             "empty line or Ctrl-D to quit."
         )
-    with open_checkpointer(settings, engine) as saver:
+    with open_checkpointer(settings) as saver:
         graph = build_chat_graph(saver)
         pending = message
         answer: bool | None = None

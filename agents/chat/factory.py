@@ -11,27 +11,17 @@ from sqlalchemy.engine import Engine
 
 from agents.chat.context import ChatContext, ChatPolicy
 from agents.chat.router import Embedder, ToolRouter
+from brand.embeddings import MiniLmEmbedding
 from core.keys import Role
+from core.llm import get_chat_model
 from core.settings import Settings
-from tools.chat.env import installed
 
 __all__ = ["default_router", "make_chat_context", "minilm_embedder"]
 
 
-def minilm_embedder() -> Embedder | None:
-    """brand's all-MiniLM-L6-v2 ONNX encoder, when brand/ is installed."""
-    if not installed("brand.embeddings"):
-        return None
-    from brand.embeddings import MiniLmEmbedding
-
-    encode = MiniLmEmbedding()
-
-    def embed(texts: list[str]) -> Any:
-        import numpy as np
-
-        return np.asarray(encode(texts), dtype=float)
-
-    return embed
+def minilm_embedder() -> Embedder:
+    """brand's all-MiniLM-L6-v2 ONNX encoder (offline, onnxruntime)."""
+    return MiniLmEmbedding().embed
 
 
 @lru_cache(maxsize=1)
@@ -40,12 +30,9 @@ def default_router() -> ToolRouter:
     return ToolRouter(embedder=minilm_embedder())
 
 
-def chat_model(settings: Settings) -> BaseChatModel | None:
-    """The configured chat model (core.llm), or None where no model layer is installed."""
-    if not installed("core.llm"):
-        return None
-    from core.llm import get_chat_model
-
+def chat_model(settings: Settings) -> BaseChatModel:
+    """The configured chat model: OpenAI-compatible when CJO_LLM_BASE_URL is set, else the
+    embedded SmolLM2 (tool calls constrained to the offered tools' schemas by a grammar)."""
     return get_chat_model(settings)
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.chat.factory import chat_model, make_chat_context
 from agents.chat.graph import build_chat_graph
-from agents.chat.memory import make_checkpointer
+from agents.chat.memory import make_chat_checkpointer
 from agents.chat.service import run_turn
 from api.deps import EngineDep, MarketerDep, SettingsDep
 
@@ -58,9 +58,9 @@ def _runtime(request: Request, settings: Any, engine: Any) -> _ChatRuntime:
     with _init_lock:
         runtime: _ChatRuntime | None = getattr(state, "chat_runtime", None)
         if runtime is None:
-            saver, _close = make_checkpointer(settings, engine)
+            checkpointer = make_chat_checkpointer(settings)
             llm = state.chat_llm if hasattr(state, "chat_llm") else chat_model(settings)
-            runtime = _ChatRuntime(graph=build_chat_graph(saver), llm=llm)
+            runtime = _ChatRuntime(graph=build_chat_graph(checkpointer.saver), llm=llm)
             state.chat_runtime = runtime
         return runtime
 

@@ -37,15 +37,17 @@ from agents.chat.context import ChatContext, ChatPolicy
 from agents.chat.factory import default_router
 from agents.chat.graph import build_chat_graph
 from agents.chat.service import run_turn
+from brand.store import BrandStore
 from core.clock import utcnow
 from core.db import make_engine, migrate, session_scope
 from core.keys import Role
+from core.llm import get_chat_model
 from core.settings import Settings
 from core.tables import Customer, Decision, Event, Journey, Profile, Review
 from evals.report import EvalReport, Target
-from tools.chat.env import installed
 
 DATASET = Path(__file__).resolve().parent.parent / "datasets" / "chat.jsonl"
+BRAND_KIT = Path(__file__).resolve().parents[2] / "examples" / "brand"
 
 
 @dataclass(frozen=True)
@@ -236,13 +238,7 @@ def run_backend(
 
 def embedded_model() -> BaseChatModel:
     """The embedded SmolLM2 chat model (core.llm's, which constrains tool calls by grammar)."""
-    if installed("core.llm"):
-        from core.llm import get_chat_model
-
-        return get_chat_model(Settings(llm_base_url=None))
-    from agents.chat._local_llm import LocalToolChat  # until core.llm lands
-
-    return LocalToolChat()
+    return get_chat_model(Settings(llm_base_url=None))
 
 
 def run(limit: int | None = None, backends: tuple[str, ...] | None = None) -> EvalReport:
@@ -256,6 +252,7 @@ def run(limit: int | None = None, backends: tuple[str, ...] | None = None) -> Ev
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
         seed_world(engine)
+        BrandStore.open(settings).ingest(BRAND_KIT)  # creative previews need the demo kit
         plans: list[tuple[str, BaseChatModel | None, ChatPolicy]] = []
         if "embedded" in chosen or "embedded_unguided" in chosen:
             model = embedded_model()
@@ -268,9 +265,7 @@ def run(limit: int | None = None, backends: tuple[str, ...] | None = None) -> Ev
         if "rules_only" in chosen:
             plans.append(("rules_only_", None, ChatPolicy.for_backend(embedded=True)))
         remote = os.environ.get("CJO_LLM_BASE_URL")
-        if "openai_compatible" in chosen and remote and installed("core.llm"):
-            from core.llm import get_chat_model
-
+        if "openai_compatible" in chosen and remote:
             remote_settings = Settings(
                 llm_base_url=remote,
                 llm_model=os.environ.get("CJO_LLM_MODEL"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from agents.chat.slots import Known, extract, repair
+from agents.tables import JourneyAssignment
+from core.clock import utcnow
 from core.db import session_scope
 from core.keys import Role
 from core.settings import Settings
@@ -49,11 +53,24 @@ def test_explain_names_an_offer_the_customer_never_got(seeded: Engine) -> None:
 
 
 def test_journey_performance_compares_against_the_holdout(seeded: Engine) -> None:
+    # 1044 (treated) ordered a day ago; 1043 (control) did not
+    with session_scope(seeded) as s:
+        for run, customer, arm in (("r1", "1044", "treated"), ("r2", "1043", "control")):
+            s.add(
+                JourneyAssignment(
+                    run_id=run,
+                    journey_slug="winback",
+                    customer_id=customer,
+                    arm=arm,
+                    assigned_at=utcnow() - timedelta(days=2),
+                )
+            )
     with Session(seeded) as s:
         result = tool_by_name("journey_performance").run(_env(s), {"journey": "winback"})
-    stats = result.data["journeys"]["winback"]
-    assert stats["treated"]["decisions"] == 1 and stats["holdout"]["decisions"] == 0
-    assert "holdout too small to trust" in result.summary
+    cmp = result.data["journeys"]["winback"]["assignments"]
+    assert cmp["treated"]["conversions"] == 1 and cmp["control"]["conversions"] == 0
+    assert "lift +100.0 points" in result.summary
+    assert "holdout too small to trust" in result.summary  # the 30-day decision view
 
 
 def test_draft_for_the_issue_goal_validates_and_uses_catalog_actions_only() -> None:

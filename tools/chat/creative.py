@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from brand.kit import BrandKitError
 from core.domain import Creative, ProfileView
 from tools.chat.catalog import find_action
-from tools.chat.env import ToolEnv, ToolError, ToolResult, installed
+from tools.chat.env import ToolEnv, ToolError, ToolResult
 from tools.chat.lookups import load_profile, resolve_customer
 
 __all__ = ["preview_creative"]
@@ -22,8 +23,6 @@ _SAMPLE = ProfileView(
 def _writer(env: ToolEnv) -> Any:
     if env.creative_writer is not None:
         return env.creative_writer
-    if not installed("brand.creative"):
-        raise ToolError("creative writing is not available (brand/ is not installed)")
     from brand.creative import write_creative
     from brand.store import BrandStore
     from core.llm import get_llm_client
@@ -45,9 +44,16 @@ def preview_creative(env: ToolEnv, action: str, customer_id: str | None = None) 
     if customer_id:
         canonical = resolve_customer(env.session, customer_id)
         profile = load_profile(env.session, canonical) or _SAMPLE
-    creative: Creative = _writer(env)(
-        profile=profile, action_id=ref.id, channel=ref.channel, offer=ref.offer, session=env.session
-    )
+    try:
+        creative: Creative = _writer(env)(
+            profile=profile,
+            action_id=ref.id,
+            channel=ref.channel,
+            offer=ref.offer,
+            session=env.session,
+        )
+    except BrandKitError as exc:
+        raise ToolError(str(exc)) from exc
     lines = [f"Preview of {ref.id} ({ref.name}) on {ref.channel}, not sent:"]
     for key, value in creative.content.items():
         if value and key != "body_html":
