@@ -251,17 +251,18 @@ def repair(
     """Make a proposed call valid: keep what validates, fix the rest from the request.
 
     With `prefer_request` (small models, which copy ids badly and guess enums) a value read
-    from the request's own words wins over the model's, and an enum value the request does
+    from the request's own words wins over the model's, and an optional value the request does
     not state is left to its default; otherwise the model's valid values are kept.
     """
     schema = spec.schema()
     props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
     fixed = {k: v for k, v in proposed.items() if k in props and v not in (None, "")}
     from_text = extract(spec.name, text, known)
     for name, value in list(fixed.items()):
         allowed = _enum(props[name])
-        if allowed and prefer_request and name not in from_text:
-            fixed.pop(name)  # a small model's enum pick the request does not state: default
+        if prefer_request and name not in from_text and name not in required:
+            fixed.pop(name)  # an optional value the request does not state: a small model's guess
             continue
         if allowed and value not in allowed:
             close = get_close_matches(str(value).lower(), allowed, n=1, cutoff=0.5)

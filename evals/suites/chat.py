@@ -13,6 +13,8 @@ the real chat graph against a small seeded world, per backend:
   router's 3 best tools instead of its best one.
 - `openai_compatible_*`: when CJO_LLM_BASE_URL is configured.
 
+CJO_EVAL_CHAT_BACKENDS (comma-separated) runs only some of them.
+
 Argument check: every expected key must match (strings case- and hyphen-insensitively; a
 value starting with `~` must be contained); extra arguments are not penalised.
 """
@@ -244,7 +246,12 @@ def embedded_model() -> BaseChatModel:
 def run(limit: int | None = None, backends: tuple[str, ...] | None = None) -> EvalReport:
     """Evaluate; `limit` takes the first N cases, `backends` picks which (tests use tiny runs)."""
     cases = load_cases()[:limit] if limit else load_cases()
-    chosen = backends or ("embedded", "embedded_unguided", "rules_only", "openai_compatible")
+    listed = os.environ.get("CJO_EVAL_CHAT_BACKENDS")  # e.g. "embedded,rules_only"
+    chosen = (
+        backends
+        or (tuple(listed.split(",")) if listed else None)
+        or ("embedded", "embedded_unguided", "rules_only", "openai_compatible")
+    )
     metrics: dict[str, float] = {"cases": len(cases)}
     details: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cjo-eval-chat-") as tmp:
