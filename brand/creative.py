@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlmodel import Session
@@ -157,8 +158,22 @@ def write_creative(
     offer: dict[str, Any],
     session: Session | None = None,
     locale: str | None = None,
+    accept: Callable[[dict[str, Any]], list[str]] | None = None,
 ) -> Creative:
-    """Channel-ready, brand-scored creative for one decided action (see module docstring)."""
+    """Channel-ready, brand-scored creative for one decided action (see module docstring).
+
+    `accept(content) -> reasons` is an extra acceptance test (the journey passes its content
+    guardrails): a draft it refuses counts as failing conformance, so it is revised with those
+    reasons as critique and otherwise replaced by the approved-blocks fallback.
+    """
+
+    def judge(content: dict[str, Any]) -> ConformanceResult:
+        result = score_content(store, content, channel)
+        refused = accept(content) if accept is not None else []
+        if not refused:
+            return result
+        return replace(result, passed=False, reasons=[*result.reasons, *refused])
+
     kit = store.kit
     facts = resolve_facts(store, profile, action_id, offer)
     if channel not in DRAFT_SCHEMAS:
@@ -178,7 +193,7 @@ def write_creative(
         draft, source = dict(cached["draft"]), "cache"
         model, prompt_hash = cached.get("model"), cached.get("prompt_hash")
         content = compose(facts, channel, draft)
-        result = score_content(store, content, channel)
+        result = judge(content)
     else:
         draft, source, content, result = {}, "fallback", {}, ConformanceResult(0.0, False)
         if llm is not None:
@@ -192,7 +207,7 @@ def write_creative(
             if first is not None:
                 draft, source = first, "llm"
                 content = compose(facts, channel, draft)
-                result = score_content(store, content, channel)
+                result = judge(content)
             if first is not None and not result.passed:
                 revise = render(
                     "creative_revise",
@@ -215,7 +230,7 @@ def write_creative(
                 if second is not None:
                     draft, source = second, "revised"
                     content = compose(facts, channel, draft)
-                    result = score_content(store, content, channel)
+                    result = judge(content)
             tokens = llm.usage.prompt_tokens + llm.usage.completion_tokens - before
         if not result.passed:
             draft, source = fallback_draft(facts, channel), "fallback"
@@ -230,6 +245,10 @@ def write_creative(
                 "result": asdict(result),
             },
         )
+    if source == "cache" and not result.passed:  # a cached variant this customer must not get
+        draft, source = fallback_draft(facts, channel), "fallback"
+        content = compose(facts, channel, draft)
+        result = score_content(store, content, channel)
     creative = Creative(
         channel=channel,
         content=content,

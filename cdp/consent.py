@@ -2,9 +2,10 @@
 
 Shape per channel (core.domain.ProfileView): {"status": subscribed|unsubscribed|implied|unknown,
 "basis": express|purchase|inquiry|None, "since": ISO time or None}. Express choices (identify
-traits, Subscribed/Unsubscribed events, opt-out keywords) always beat implied consent; a purchase
-only gives implied consent (CASL "existing business relationship", dated by the purchase) where
-the customer has not chosen either way. Among express choices the later one (event time) wins.
+traits, Subscribed/Unsubscribed events, opt-out keywords in inbound messages) always beat
+implied consent; a purchase only gives implied consent (CASL "existing business
+relationship", dated by the purchase) where the customer has not chosen either way. Among
+express choices the later one (event time) wins.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from core import audit
 from core.clock import as_utc, utcnow
 from core.tables import Event, Profile
+from guardrails.consent import opt_out_keyword
 
 __all__ = [
     "CONSENT_CHANNELS",
@@ -30,6 +32,7 @@ CONSENT_CHANNELS = ("email", "sms", "push")
 _OPT_IN_TRAITS = {"email_opt_in": "email", "sms_opt_in": "sms", "push_opt_in": "push"}
 _IMPLIED_BY_PURCHASE = ("email", "sms")
 UNKNOWN: dict[str, Any] = {"status": "unknown", "basis": None, "since": None}
+INBOUND_MESSAGE_EVENTS = ("Inbound Message Received", "SMS Received", "Message Received")
 
 
 def _express(consent: dict[str, Any], channel: str, subscribed: bool, at: datetime) -> bool:
@@ -59,6 +62,12 @@ def apply_event_consent(consent: dict[str, Any], event: Event) -> list[str]:
     elif event.type == "track" and event.event in ("Subscribed", "Unsubscribed"):
         channel = str(event.properties.get("channel") or "email")
         if _express(consent, channel, event.event == "Subscribed", at):
+            changed.append(channel)
+    elif event.type == "track" and event.event in INBOUND_MESSAGE_EVENTS:
+        # A reply such as STOP, ARRET or BAJA is an opt-out from the channel it came on.
+        channel = str(event.properties.get("channel") or "sms")
+        text = str(event.properties.get("text") or event.properties.get("body") or "")
+        if opt_out_keyword(text) and _express(consent, channel, False, at):
             changed.append(channel)
     elif event.type == "track" and event.event == "Order Completed":
         for channel in _IMPLIED_BY_PURCHASE:

@@ -162,7 +162,8 @@ def derive(computed: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     out["as_of"] = as_of_iso
     out.pop("churn_risk", None)
     scorer = _scorer
-    if scorer is not None:
+    # Churn is the risk of losing a buyer: a visitor who never ordered has no risk to score.
+    if scorer is not None and (out.get("order_count") or 0) >= 1:
         out["churn_risk"] = round(min(1.0, max(0.0, float(scorer(public_traits(out))))), 4)
     return out
 

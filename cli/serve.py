@@ -1,4 +1,4 @@
-"""Start the API + UI (and, for `cjo run`, the embedded demo) under uvicorn."""
+"""Start the API + UI with the orchestrator's background services (and, for `cjo run`, the demo)."""
 
 from __future__ import annotations
 
@@ -41,20 +41,31 @@ def demo_keys(settings: Settings) -> dict[str, str]:
 
 
 def serve_forever(host: str | None, port: int | None, demo: bool = False) -> None:
+    from cli.services import build_orchestrator
+
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    engine = open_engine(settings)
     if demo:
         keys = demo_keys(settings)
         lines = "\n".join(f"[bold]{role:<9}[/] {key}" for role, key in keys.items())
         console.print(
             Panel(
                 f"cjo is starting on [link]http://{host}:{port}[/link]\n"
-                f"API docs: http://{host}:{port}/docs\n\nAPI keys for this demo "
-                f"(also in {settings.data_dir}/demo-keys.json):\n{lines}",
+                f"console: http://{host}:{port}/   API docs: http://{host}:{port}/docs\n\n"
+                f"API keys for this demo (also in {settings.data_dir}/demo-keys.json):\n{lines}\n\n"
+                "Log in to the console with the reviewer key to approve flagged actions.",
                 title="cjo run",
                 expand=False,
             )
         )
-    app = create_app(settings)
+    console.print("loading the churn model, brand kit and channels ...")
+    orchestrator = build_orchestrator(settings, engine, demo=demo)
+    services = list(orchestrator.services)
+    if demo:
+        from cli.demo import DemoReplay, DemoReporter
+
+        services += [DemoReplay(engine), DemoReporter(engine, console)]
+    app = create_app(settings, engine=engine, services=services)
     uvicorn.run(app, host=host, port=port, log_level="warning")

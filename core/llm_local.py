@@ -7,6 +7,7 @@ process, and llama.cpp contexts are not thread-safe, so every call holds `MODEL_
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -56,7 +57,18 @@ def load_llama() -> Any:
                 seed=7,
                 verbose=False,
             )
+            # Free it while the interpreter is still whole; llama.cpp's own __del__ at
+            # shutdown finds its C bindings already gone and prints a traceback.
+            atexit.register(_close_llama)
         return _llama
+
+
+def _close_llama() -> None:
+    global _llama
+    with MODEL_LOCK:
+        if _llama is not None:
+            _llama.close()
+            _llama = None
 
 
 def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:

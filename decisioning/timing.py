@@ -1,9 +1,10 @@
 """Send-time and channel choice from a customer's own activity, with fallbacks when data is thin.
 
 Send time: the customer's most active local hour (computed `active_hours`: a 24-list or an
-{hour: count} map of past activity), at least `MIN_EVENTS` events, else 10:00 local; the
-timezone is the profile's, else UTC. Channel: the best smoothed engagement rate across channels
-(computed `engagement`: {channel: {sent, opened|clicked}}), else the CDP's `preferred_channel`.
+{hour: count} map of past activity) when there are at least `MIN_EVENTS` events, else now
+(quiet hours still apply at send time); the timezone is the profile's, else UTC. Channel: the
+best smoothed engagement rate across channels (computed `engagement`: {channel: {sent,
+opened|clicked}}), else the CDP's `preferred_channel`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,15 @@ def best_send_hour(profile: ProfileView) -> tuple[int, str]:
 
 
 def best_send_time(profile: ProfileView, now: datetime) -> datetime:
-    """The next start of the customer's best local hour at or after `now`, in aware UTC."""
+    """The next start of the customer's best local hour at or after `now`, in aware UTC.
+
+    With too little history to know a best hour, the answer is `now`: delaying a message to an
+    arbitrary default hour would only make a timely one (a cart reminder) late; quiet hours
+    still apply at send time.
+    """
+    counts = _hour_counts(profile.computed.get("active_hours"))
+    if sum(counts) < MIN_EVENTS:
+        return as_utc(now)
     hour, _ = best_send_hour(profile)
     local_now = as_utc(now).astimezone(_zone(profile))
     if local_now.hour == hour:

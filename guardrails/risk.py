@@ -33,7 +33,8 @@ def risk_factors(
         "value": min(1.0, value / policy.risk.value_ceiling) if policy.risk.value_ceiling else 0,
         "discount": min(1.0, discount / max(policy.content.max_discount_pct, 1)),
         "novelty": novelty,
-        "confidence": 1.0 - confidence if confidence is not None else 0.5,
+        # a probability; anything else (an expected value) is clamped, never negative
+        "confidence": 1.0 - min(1.0, max(0.0, confidence)) if confidence is not None else 0.5,
         "warnings": min(1.0, warnings / 2),
         "tier": policy.risk.tiers.get(tier.lower(), 0.0),
     }

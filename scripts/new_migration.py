@@ -36,14 +36,27 @@ def main(package: str, message: str) -> None:
         count = sum(1 for _ in versions.glob("*.py"))
         rev_id = f"{package}_{count + 1:04d}"
         if first:
-            command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id,
-                             head="base", branch_label=package, depends_on="core_0001",
-                             version_path=str(versions))
+            command.revision(
+                cfg,
+                message=message,
+                autogenerate=True,
+                rev_id=rev_id,
+                head="base",
+                branch_label=package,
+                depends_on="core_0001",
+                version_path=str(versions),
+            )
         else:
             head = script.get_revision(f"{package}@head")
             assert head is not None
-            command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id,
-                             head=f"{package}@head", version_path=str(versions))
+            command.revision(
+                cfg,
+                message=message,
+                autogenerate=True,
+                rev_id=rev_id,
+                head=f"{package}@head",
+                version_path=str(versions),
+            )
 
 
 if __name__ == "__main__":

@@ -98,6 +98,15 @@ def decide(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, A
     return update
 
 
+def _p_response(decision: DecisionOutcome) -> float | None:
+    """The model's P(response) for the chosen action (its score is an expected value)."""
+    for candidate in decision.explanation.get("candidates", []):
+        if candidate.get("action_id") == decision.action_id:
+            value = candidate.get("p_response")
+            return float(value) if isinstance(value, int | float) else None
+    return None
+
+
 def create(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, Any]:
     """Write the creative and turn the decision into one concrete PlannedAction."""
     ctx = runtime.context
@@ -119,7 +128,7 @@ def create(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, A
             offer=decision.offer,
             recipient=recipient,
             conformance_score=creative.conformance_score,
-            model_confidence=decision.score,
+            model_confidence=_p_response(decision),
             send_at=decision.send_at,
         )
         audit_trail.record(

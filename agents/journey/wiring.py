@@ -1,83 +1,208 @@
-"""Build the production JourneyContext from the real packages (lead: finish after merging).
+"""Build the production JourneyContext from the real packages, and the dispatcher's send check.
 
-UNTESTED IN THIS BRANCH: cdp/, decisioning/, brand/, guardrails/ and tools/ are built on other
-branches. Each adapter imports its module lazily by the agreed name and adapts the call to the
-JourneyContext signature; adjust the adapters where a real signature differs.
+The graph only sees the callables of `JourneyContext`; this module adapts cdp/, decisioning/,
+brand/, guardrails/ and tools/ to them, and turns a planned action into each channel adapter's
+payload. Imports of the heavy parts (brand store, LLM) happen once, when the context is built.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agents.journey.context import JourneyContext, Stage
+from cdp.profiles import get_profile_view
 from core.clock import utcnow
 from core.domain import (
     Creative,
     DecisionContext,
     DecisionOutcome,
     GuardrailReport,
+    Outcome,
     PlannedAction,
     ProfileView,
 )
 from core.settings import Settings
 from core.tables import OutboxMessage, Review
+from decisioning.arbitration import PolicyConfig
+from decisioning.churn import ChurnModel
+from decisioning.engine import decide as decide_action
+from decisioning.learning import record_outcome as learn_from_outcome
+from guardrails.consent import consent_check
+from guardrails.engine import check_action, content_verdicts
+from guardrails.frequency import lock_customer
+from guardrails.policy import Policy, default_policy
+from guardrails.precheck import suitability_checks
+from guardrails.quiet_hours import quiet_hours_check
+from guardrails.review import create_review as open_review
+from tools.channels.email import EmailDefaults, compliance_headers
+from tools.channels.registry import email_defaults as registry_email_defaults
+from tools.outbox import enqueue as enqueue_outbox
 
-__all__ = ["build_context"]
+__all__ = ["build_context", "channel_payload", "content_acceptance", "make_pre_send"]
+
+ACTOR = "agent:journey"
 
 
-def _fn(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
+def channel_payload(
+    channel: str,
+    recipient: str | None,
+    content: dict[str, Any],
+    offer: dict[str, Any],
+    customer_id: str,
+) -> dict[str, Any]:
+    """The payload each channel adapter expects (docs/channels.md), from creative content."""
+    if channel == "email":
+        return {
+            "to": recipient,
+            "subject": content.get("subject", ""),
+            "preheader": content.get("preheader"),
+            "text": content.get("body_text", ""),
+            "html": content.get("body_html", ""),
+        }
+    if channel == "sms":
+        return {"to": recipient, "text": content.get("text", "")}
+    if channel == "push":
+        return {
+            "customer_id": customer_id,
+            "title": content.get("title", ""),
+            "body": content.get("body", ""),
+            "url": content.get("url"),
+        }
+    if channel == "csm":
+        return {
+            "script": content.get("script", ""),
+            "summary": content.get("summary", ""),
+            "priority": content.get("priority", "normal"),
+            "customer_id": customer_id,
+        }
+    if channel == "audience":
+        return {
+            "audience": content.get("audience") or offer.get("audience", "default"),
+            "op": "add",
+            "customer_id": customer_id,
+        }
+    if channel == "webhook":
+        return {"event": content.get("event", "cjo.action"), "data": content.get("data", {})}
+    raise ValueError(f"channel {channel!r} has no outbox payload (web is served by /v1/decide)")
 
 
-def build_context(engine: Engine, settings: Settings) -> JourneyContext:
-    """The context `cjo run` / `cjo serve` hand the JourneyRunner."""
+def _with_send_headers(action: PlannedAction, email_defaults: EmailDefaults) -> PlannedAction:
+    """An email as it will leave: with the List-Unsubscribe headers the email adapter adds."""
+    if action.channel != "email":
+        return action
+    headers = compliance_headers(action.customer_id, action.recipient or "", email_defaults)
+    return action.model_copy(update={"content": {**action.content, "headers": headers}})
+
+
+def content_acceptance(
+    profile: ProfileView, decision: DecisionOutcome, channel: str, policy: Policy | None = None
+) -> Callable[[dict[str, Any]], list[str]]:
+    """The creative agent's extra acceptance test: the content guardrails, as critique.
+
+    A small model sometimes writes a subject in capitals or repeats an offer the customer was
+    not given; the guardrails would block that message at send time and the customer would get
+    nothing. Handing the creative agent the same checks lets it revise the draft, or use the
+    approved-blocks fallback, before the journey ever plans the send.
+    """
+    policy = policy or default_policy()
+
+    def accept(content: dict[str, Any]) -> list[str]:
+        action = PlannedAction(
+            customer_id=profile.customer_id,
+            channel=channel,
+            action_id=decision.action_id,
+            content=content,
+            offer=decision.offer,
+            recipient=profile.email if channel == "email" else profile.phone,
+        )
+        return [
+            f"guardrail {v.check}: {reason}"
+            for v in content_verdicts(action, profile, policy, stage="plan")
+            if v.outcome == Outcome.block and v.check != "brand_conformance"
+            for reason in v.reasons
+        ]
+
+    return accept
+
+
+def build_context(
+    engine: Engine,
+    settings: Settings,
+    *,
+    write_creative: Any,
+    churn_model: ChurnModel | None = None,
+    policy: Policy | None = None,
+    email_defaults: EmailDefaults | None = None,
+) -> JourneyContext:
+    """The context `cjo run` / `cjo serve` hand the JourneyRunner.
+
+    `write_creative(session, profile, decision) -> Creative` comes from the caller, which owns
+    the brand store and the LLM client (see cli/services.py).
+    """
+    policy = policy or default_policy()
+    email_defaults = email_defaults or registry_email_defaults(settings)
 
     def load_profile(session: Session, customer_id: str) -> ProfileView | None:
-        return _fn("cdp.profiles", "get_profile_view")(session, customer_id)
+        return get_profile_view(session, customer_id)
 
     def decide(
         session: Session, profile: ProfileView, ctx: DecisionContext, now: datetime
     ) -> DecisionOutcome:
-        return _fn("decisioning.engine", "decide")(session, profile, ctx, now)
+        # A journey assigns its own holdout arm (its spec's holdout_pct) before it decides;
+        # drawing decisioning's per-journey holdout as well would hold out twice as many.
+        return decide_action(
+            session,
+            profile,
+            ctx,
+            now=now,
+            suitability=suitability_checks(session, policy),
+            churn_model=churn_model,
+            policy=PolicyConfig.from_settings(journey_holdout_rate=0.0),
+            actor=ACTOR,
+        )
 
-    def write_creative(
-        session: Session, profile: ProfileView, decision: DecisionOutcome
-    ) -> Creative:
-        return _fn("brand.creative", "write_creative")(session, profile, decision)
+    def create(session: Session, profile: ProfileView, decision: DecisionOutcome) -> Creative:
+        creative: Creative = write_creative(session, profile, decision)
+        return creative
 
     def check(
         session: Session, action: PlannedAction, profile: ProfileView, now: datetime, stage: Stage
     ) -> GuardrailReport:
-        return _fn("guardrails.engine", "check_action")(session, action, profile, now, stage=stage)
-
-    def lock_customer(session: Session, customer_id: str) -> None:
-        _fn("guardrails.frequency", "lock_customer")(session, customer_id)
+        if stage == "send":
+            action = _with_send_headers(action, email_defaults)
+        return check_action(session, action, profile, now=now, stage=stage, policy=policy)
 
     def create_review(
         session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
     ) -> Review:
-        return _fn("guardrails.review", "create_review")(
-            session, action, report, thread_id=thread_id
+        return open_review(
+            session, action=action, report=report, thread_id=thread_id, actor=ACTOR, policy=policy
         )
 
     def enqueue(session: Session, **kw: Any) -> tuple[OutboxMessage, bool]:
-        return _fn("tools.outbox", "enqueue")(session, **kw)
+        planned = kw.pop("payload")
+        kw["payload"] = channel_payload(
+            kw["channel"],
+            planned.get("recipient"),
+            planned.get("content") or {},
+            planned.get("offer") or {},
+            kw["customer_id"],
+        )
+        return enqueue_outbox(session, **kw)
 
     def record_outcome(session: Session, *, decision_id: str, reward: float, kind: str) -> None:
-        _fn("decisioning.learning", "record_outcome")(
-            session, decision_id=decision_id, reward=reward, kind=kind
-        )
+        learn_from_outcome(session, decision_id=decision_id, reward=reward, kind=kind)
 
     return JourneyContext(
         engine=engine,
         load_profile=load_profile,
         decide=decide,
-        write_creative=write_creative,
+        write_creative=create,
         check=check,
         create_review=create_review,
         enqueue=enqueue,
@@ -85,3 +210,28 @@ def build_context(engine: Engine, settings: Settings) -> JourneyContext:
         lock_customer=lock_customer,
         now=utcnow,
     )
+
+
+def make_pre_send(policy: Policy | None = None) -> Any:
+    """The dispatcher's last look before a message leaves: consent and quiet hours again.
+
+    State can change between enqueue and send (an unsubscribe, a clock past 21:00). Content and
+    frequency were checked, and the cap reserved, when the row was written; re-counting here
+    would count the message itself.
+    """
+    policy = policy or default_policy()
+
+    def pre_send(session: Session, message: OutboxMessage) -> Literal["send", "hold", "block"]:
+        if message.customer_id is None:
+            return "send"
+        profile = get_profile_view(session, message.customer_id)
+        now = utcnow()
+        consent = consent_check(message.channel, profile, now, policy)
+        if consent.outcome == Outcome.block:
+            return "block"
+        quiet, _ = quiet_hours_check(message.channel, profile, now, policy)
+        if quiet.outcome != Outcome.allow or consent.outcome != Outcome.allow:
+            return "hold"
+        return "send"
+
+    return pre_send

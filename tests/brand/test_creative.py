@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from brand.creative import intent_of, write_creative
 from brand.store import BrandStore
@@ -146,7 +146,7 @@ def test_creative_is_audited(store: BrandStore, sqlite_engine: Engine) -> None:
     with session_scope(sqlite_engine) as session:
         _write(store, llm, channel="sms", session=session)
     with session_scope(sqlite_engine) as session:
-        kinds = [e.kind for e in session.exec(select(AuditEntry).order_by(AuditEntry.seq))]
+        kinds = [e.kind for e in session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)))]
         written = session.exec(
             select(AuditEntry).where(AuditEntry.kind == "creative.written")
         ).one()

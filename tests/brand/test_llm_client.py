@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
@@ -78,7 +80,7 @@ def test_call_is_audited_with_model_and_hashes(sqlite_engine: Engine) -> None:
     assert entry.payload["purpose"] == "test"
 
 
-def test_client_from_settings_picks_backend_by_base_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_client_from_settings_picks_backend_by_base_url(tmp_path: Path) -> None:
     from core.settings import Settings
 
     embedded = LlmClient.from_settings(Settings(data_dir=tmp_path, environment="test"))

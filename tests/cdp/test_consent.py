@@ -71,3 +71,18 @@ def test_apply_opt_out_is_audited(engine: Engine) -> None:
         entries = session.exec(select(AuditEntry).where(AuditEntry.kind == "consent.opt_out")).all()
     assert view is not None and view.consent["sms"]["status"] == "unsubscribed"
     assert len(entries) == 1 and entries[0].payload == {"channel": "sms", "reason": "inbound STOP"}
+
+
+def test_inbound_stop_reply_unsubscribes_that_channel_only(sqlite_engine: Engine) -> None:
+    ingest(
+        sqlite_engine,
+        identify("k9", 0, email="k9@example.com", email_opt_in=True, sms_opt_in=True),
+        track("Inbound Message Received", "k9", 5, channel="sms", text="Arrêt"),
+        track("Inbound Message Received", "k9", 6, channel="email", text="what time do you open?"),
+    )
+    drain(sqlite_engine, rules=NO_RULES)
+    with Session(sqlite_engine) as session:
+        view = get_profile_view(session, "k9")
+    assert view is not None
+    assert view.consent["sms"]["status"] == "unsubscribed"
+    assert view.consent["email"]["status"] == "subscribed"

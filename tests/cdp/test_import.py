@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -16,7 +18,7 @@ from core.db import make_engine
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     from core.settings import get_settings
 
     monkeypatch.setenv("CJO_DATA_DIR", str(tmp_path / "var"))
@@ -27,7 +29,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
 
 
-def _view(env: Path, any_id: str):  # type: ignore[no-untyped-def]
+def _view(env: Path, any_id: str) -> Any:
     engine = make_engine(f"sqlite:///{env / 'var' / 'cjo.db'}")
     with Session(engine) as session:
         view = get_profile_view(session, any_id)

@@ -90,9 +90,11 @@ def test_send_time_uses_the_most_active_local_hour_and_falls_back() -> None:
     active = ProfileView(customer_id="a", timezone="Europe/Paris", computed={"active_hours": hours})
     assert best_send_time(active, now) == datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
     thin = ProfileView(customer_id="b", timezone="America/New_York")
-    assert best_send_time(thin, now) == datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # 10:00 NY
-    unknown_tz = ProfileView(customer_id="c", timezone="Mars/Olympus")
-    assert best_send_time(unknown_tz, now).hour == 10
+    assert best_send_time(thin, now) == now  # no best hour known: do not delay
+    unknown_tz = ProfileView(
+        customer_id="c", timezone="Mars/Olympus", computed={"active_hours": hours}
+    )
+    assert best_send_time(unknown_tz, now) == datetime(2026, 11, 29, 19, 0, tzinfo=UTC)  # UTC
 
 
 def test_preferred_channel_from_engagement_else_trait() -> None:

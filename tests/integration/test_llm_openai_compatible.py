@@ -160,7 +160,7 @@ def test_chat_model_from_settings_calls_tools_over_http(
     fake.replies += [{"tool_call": {"name": "pause_channel", "args": {"channel": "sms"}}}, "Done."]
     model = get_chat_model(remote_settings)
     reply = model.bind_tools([pause_channel]).invoke("pause sms please")
-    assert reply.tool_calls[0]["name"] == "pause_channel"  # type: ignore[attr-defined]
-    assert reply.tool_calls[0]["args"] == {"channel": "sms"}  # type: ignore[attr-defined]
+    assert reply.tool_calls[0]["name"] == "pause_channel"
+    assert reply.tool_calls[0]["args"] == {"channel": "sms"}
     assert fake.requests[-1]["tools"][0]["function"]["name"] == "pause_channel"
     assert model.invoke("thanks").content == "Done."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.tools.factories import email_payload
@@ -52,3 +54,11 @@ def test_bad_payload_is_a_permanent_error_naming_the_field(
 ) -> None:
     with pytest.raises(PermanentSendError, match=field):
         build_email(_delivery(email_payload(**change)), DEFAULTS)
+
+
+def test_message_ids_of_journey_keys_are_distinct_and_valid() -> None:
+    # Journey keys contain a colon; a Message-ID cut at it made every journey email one message.
+    first, second = message_id_for("journey:" + "a" * 64), message_id_for("journey:" + "b" * 64)
+    assert first != second
+    for message_id in (first, second):
+        assert re.fullmatch(r"<[0-9a-f]{40}@cjo\.outbox>", message_id)

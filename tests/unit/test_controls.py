@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import controls
 from core.db import session_scope
@@ -27,7 +27,7 @@ def test_pause_all_then_resume(engine: Engine) -> None:
         controls.set_paused(s, scope="all", paused=False, actor="key:m")
     with Session(engine) as s:
         assert not controls.is_paused(s, channel="email")
-        kinds = [e.kind for e in s.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()]
+        kinds = [e.kind for e in s.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()]
     assert kinds == ["control.paused", "control.resumed"]
 
 

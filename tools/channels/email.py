@@ -50,8 +50,13 @@ class EmailDefaults:
 
 
 def message_id_for(key: str, domain: str = "cjo.outbox") -> str:
-    """The RFC 5322 Message-ID for an outbox key: `<key@domain>`."""
-    return f"<{key}@{domain}>"
+    """The RFC 5322 Message-ID for an outbox key: `<sha256(key)@domain>`.
+
+    Hashed because keys may hold characters a Message-ID may not (`journey:...`: a parser
+    cuts at the colon, and every journey email would then share one id and be deduplicated
+    away). The key itself travels in the X-Cjo-Idempotency-Key header.
+    """
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
 def unsubscribe_token(customer_id: str, secret: str) -> str:
@@ -87,11 +92,9 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     text = require_text(payload, "text", "email")
     html = payload.get("html") or ""
     sender = payload.get("from") or defaults.from_address
-    unsubscribe_url = payload.get("unsubscribe_url")
-    if not unsubscribe_url:
-        who = delivery.customer_id or to
-        token = unsubscribe_token(who, defaults.unsubscribe_secret)
-        unsubscribe_url = f"{defaults.public_url.rstrip('/')}/u/{token}"
+    unsubscribe_url = payload.get("unsubscribe_url") or unsubscribe_url_for(
+        delivery.customer_id or to, defaults
+    )
     text = text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
     html = html.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
     preheader = payload.get("preheader")
@@ -105,8 +108,8 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id_for(delivery.key, defaults.message_id_domain)
-    msg["List-Unsubscribe"] = _list_unsubscribe(unsubscribe_url, sender)
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in _unsubscribe_headers(unsubscribe_url, sender).items():
+        msg[name] = value
     msg["X-Cjo-Idempotency-Key"] = delivery.key
     extra: dict[str, Any] = payload.get("headers") or {}
     for name, value in extra.items():
@@ -119,9 +122,24 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     return msg
 
 
-def _list_unsubscribe(url: str, sender: str) -> str:
+def unsubscribe_url_for(who: str, defaults: EmailDefaults) -> str:
+    """The one-click unsubscribe URL for a customer (or address): `<public_url>/u/<token>`."""
+    token = unsubscribe_token(who, defaults.unsubscribe_secret)
+    return f"{defaults.public_url.rstrip('/')}/u/{token}"
+
+
+def _unsubscribe_headers(url: str, sender: str) -> dict[str, str]:
     domain = parseaddr(sender)[1].partition("@")[2] or "cjo.example"
-    return f"<{url}>, <mailto:unsubscribe@{domain}?subject=unsubscribe>"
+    return {
+        "List-Unsubscribe": f"<{url}>, <mailto:unsubscribe@{domain}?subject=unsubscribe>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def compliance_headers(customer_id: str | None, to: str, defaults: EmailDefaults) -> dict[str, str]:
+    """The List-Unsubscribe headers `build_email` will set, for send-time guardrail checks."""
+    url = unsubscribe_url_for(customer_id or to, defaults)
+    return _unsubscribe_headers(url, defaults.from_address)
 
 
 def parse_smtp_url(url: str) -> tuple[str, int, str | None, str | None, bool]:

@@ -102,6 +102,19 @@ def _persistent_secret(path: Path, make: str) -> str:
     return make
 
 
+def email_defaults(settings: Settings, config: ChannelConfig | None = None) -> EmailDefaults:
+    """Sender, public URL and unsubscribe secret (kept in data_dir so links stay valid)."""
+    config = config or ChannelConfig()
+    unsubscribe_secret = config.unsubscribe_secret or _persistent_secret(
+        Path(settings.data_dir) / "unsubscribe-secret", secrets.token_urlsafe(32)
+    )
+    return EmailDefaults(
+        from_address=config.email_from,
+        public_url=config.public_url or f"http://{settings.host}:{settings.port}",
+        unsubscribe_secret=unsubscribe_secret,
+    )
+
+
 def build_registry(
     settings: Settings, engine: Engine, config: ChannelConfig | None = None
 ) -> ChannelRegistry:
@@ -111,14 +124,7 @@ def build_registry(
     webhook_secret = config.webhook_secret or _persistent_secret(
         data_dir / "webhook-secret", "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     )
-    unsubscribe_secret = config.unsubscribe_secret or _persistent_secret(
-        data_dir / "unsubscribe-secret", secrets.token_urlsafe(32)
-    )
-    defaults = EmailDefaults(
-        from_address=config.email_from,
-        public_url=config.public_url or f"http://{settings.host}:{settings.port}",
-        unsubscribe_secret=unsubscribe_secret,
-    )
+    defaults = email_defaults(settings, config)
     capture: CaptureServer | None = None
     if settings.smtp_url:
         host, port, user, password, tls = parse_smtp_url(settings.smtp_url)

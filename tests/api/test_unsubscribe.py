@@ -1,0 +1,38 @@
+"""The one-click unsubscribe link: GET asks, POST unsubscribes; forged tokens get 404."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from cdp.pipeline import drain
+from cdp.profiles import get_profile_view
+from cdp.triggers import TriggerSet
+from tests.cdp.factories import identify, ingest
+from tools.channels.email import unsubscribe_token
+from tools.channels.registry import email_defaults
+
+
+def test_one_click_unsubscribe(client: TestClient, sqlite_engine: Engine) -> None:
+    ingest(sqlite_engine, identify("u1", 0, email="u1@example.com", email_opt_in=True))
+    drain(sqlite_engine, rules=TriggerSet())
+    secret = email_defaults(client.app.state.settings).unsubscribe_secret  # type: ignore[attr-defined]
+    token = unsubscribe_token("u1", secret)
+
+    page = client.get(f"/u/{token}")
+    assert page.status_code == 200 and "Unsubscribe" in page.text
+    with Session(sqlite_engine) as session:
+        view = get_profile_view(session, "u1")
+        assert view is not None and view.consent["email"]["status"] == "subscribed"
+
+    done = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    with Session(sqlite_engine) as session:
+        view = get_profile_view(session, "u1")
+        assert view is not None and view.consent["email"]["status"] == "unsubscribed"
+
+
+def test_forged_token_is_refused(client: TestClient) -> None:
+    assert client.get("/u/dTE.0000000000000000deadbeef").status_code == 404
+    assert client.post("/u/not-a-token").status_code == 404
