@@ -8,7 +8,6 @@ import typer
 
 from cli import audit, brand, keys
 from cli.chat import chat
-from cli.common import not_available
 
 app = typer.Typer(
     name="cjo",
