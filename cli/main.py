@@ -7,7 +7,7 @@ from datetime import datetime
 import typer
 
 from cli import audit, brand, keys
-from cli.common import not_available
+from cli.chat import chat
 
 app = typer.Typer(
     name="cjo",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(brand.app, name="brand")
+app.command("chat")(chat)
 
 
 @app.command("serve")
@@ -92,12 +93,6 @@ def bench(
     from cli.measure import run_benches
 
     run_benches(name, as_json, quick)
-
-
-@app.command("chat")
-def chat() -> None:
-    """Chat with the orchestrator in the terminal."""
-    not_available("chat", "the marketer chat agent lands in issue #9")
 
 
 if __name__ == "__main__":

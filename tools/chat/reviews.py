@@ -1,0 +1,93 @@
+"""Chat tools for reviewers: the review queue, and approving or rejecting a flagged action."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlmodel import col, select
+
+from core.tables import Review
+from guardrails import review
+from tools.chat.env import Limit, ToolEnv, ToolError, ToolResult
+
+__all__ = ["approve_review", "list_reviews", "reject_review"]
+
+ReviewStatus = Literal["pending", "approved", "rejected", "expired"]
+
+
+def _find(env: ToolEnv, review_id: str) -> Review:
+    wanted = review_id.strip().lstrip("#")
+    rows = list(env.session.exec(select(Review).where(col(Review.id).startswith(wanted)).limit(2)))
+    if not rows:
+        raise ToolError(f"no review {wanted!r}")
+    if len(rows) > 1:
+        raise ToolError(f"review id {wanted!r} is ambiguous; give more characters")
+    return rows[0]
+
+
+def list_reviews(env: ToolEnv, status: ReviewStatus = "pending", limit: Limit = 20) -> ToolResult:
+    """List the review queue: flagged actions waiting for a human, riskiest first."""
+    rows = list(
+        env.session.exec(
+            select(Review)
+            .where(Review.status == status)
+            .order_by(col(Review.risk_score).desc(), col(Review.created_at))
+            .limit(limit)
+        )
+    )
+    items: list[dict[str, Any]] = [
+        {
+            "review_id": r.id,
+            "customer_id": r.customer_id,
+            "channel": r.channel,
+            "action_id": r.action_id,
+            "risk_score": r.risk_score,
+            "reasons": r.reasons,
+        }
+        for r in rows
+    ]
+    lines = [
+        f"- {i['review_id'][:8]} {i['channel']} {i['action_id'] or ''} for "
+        f"{i['customer_id']} (risk {i['risk_score']:.2f}: "
+        f"{', '.join(map(str, i['reasons'])) or 'no reason'})"
+        for i in items
+    ]
+    head = f"{len(items)} {status} reviews"
+    return ToolResult(
+        summary="\n".join([head + ":", *lines]) if items else head + ".",
+        data={"status": status, "reviews": items},
+    )
+
+
+def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> ToolResult:
+    row = _find(env, review_id)
+    if row.status != "pending":
+        raise ToolError(f"review {row.id[:8]} is already {row.status}")
+    try:
+        if approve:  # approval is bound to the content the reviewer was shown
+            review.approve(env.session, row.id, actor=env.actor, content_hash=row.content_hash)
+        else:
+            review.reject(env.session, row.id, actor=env.actor, reason=note or "")
+    except (review.ReviewError, ValueError) as exc:
+        raise ToolError(str(exc)) from exc
+    env.session.flush()
+    done = "approved" if approve else "rejected"
+    return ToolResult(
+        summary=f"Review {row.id[:8]} {done}.",
+        data={"review_id": row.id, "status": done},
+        changed=True,
+    )
+
+
+def approve_review(env: ToolEnv, review_id: str, note: str | None = None) -> ToolResult:
+    """Approve a flagged action in the review queue so it is sent (reviewers only; asks for
+    confirmation first)."""
+    return _resolve(env, review_id, True, note)
+
+
+def reject_review(env: ToolEnv, review_id: str, reason: str) -> ToolResult:
+    """Reject a flagged action in the review queue so it is never sent, with the reason
+    (reviewers only)."""
+    if not reason.strip():
+        raise ToolError("a rejection needs a reason")
+    return _resolve(env, review_id, False, reason)
