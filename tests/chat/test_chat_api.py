@@ -64,6 +64,7 @@ def test_confirmation_round_trip_over_http(
     with Session(sqlite_engine) as s:
         assert controls.is_paused(s, channel="email")
         entry = s.exec(select(AuditEntry).where(AuditEntry.kind == "chat.tool_called")).one()
+    assert entry.subject_id is not None
     assert entry.subject_id.endswith(":" + asked["conversation_id"])
 
 
