@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.pages import audit, base, customers, dashboard, journeys, outbox, reviews
+from api.web.pages import (
+    audit,
+    base,
+    chat,
+    customers,
+    dashboard,
+    journeys,
+    outbox,
+    reviews,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (base, reviews, customers, journeys, outbox, audit, dashboard):
+for _module in (base, reviews, customers, journeys, outbox, audit, dashboard, chat):
     router.include_router(_module.router)

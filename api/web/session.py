@@ -41,6 +41,7 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "dashboard": frozenset({Role.marketer, Role.reviewer}),
     "audit": frozenset(),
     "controls": frozenset({Role.marketer}),
+    "chat": frozenset({Role.marketer}),
 }
 
 # Navigation: (ability, path, label), in menu order.
@@ -51,6 +52,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("journeys", "/console/journeys", "Journeys"),
     ("outbox", "/console/outbox", "Outboxes"),
     ("audit", "/console/audit", "Audit log"),
+    ("chat", "/console/chat", "Chat"),
 )
 
 

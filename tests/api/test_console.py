@@ -241,3 +241,17 @@ def test_edited_content_needs_a_second_reviewer_to_approve(
     with Session(sqlite_engine) as session:
         review = session.get(Review, scene.review_id)
         assert review is not None and review.status == "approved"
+
+
+def test_chat_panel_is_for_marketers_and_talks_to_the_chat_api(
+    console: TestClient, scene: Scene
+) -> None:
+    sign_in(console, scene.keys[Role.marketer])
+    page = console.get("/console/chat")
+    assert page.status_code == 200
+    assert 'id="chat-form"' in page.text and "/console/static/chat.js" in page.text
+    script = console.get("/console/static/chat.js")
+    assert script.status_code == 200 and 'fetch("/v1/chat"' in script.text
+    console.cookies.clear()
+    sign_in(console, scene.keys[Role.reviewer])
+    assert console.get("/console/chat").status_code == 403

@@ -58,6 +58,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     scene = seed(engine)
     settings = Settings(data_dir=data_dir / "var", environment="test", log_level="WARNING")
     app = create_app(settings, engine=engine, run_migrations=False)
+    app.state.chat_llm = None  # chat panel tests: router and rules (the model: tests/chat)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

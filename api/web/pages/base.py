@@ -26,7 +26,11 @@ from core.keys import Role
 router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
+_STATIC_FILES = {
+    "console.css": "text/css",
+    "console.js": "text/javascript",
+    "chat.js": "text/javascript",
+}
 
 
 def plotly_js_path() -> Path:
