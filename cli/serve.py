@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -68,4 +69,6 @@ def serve_forever(host: str | None, port: int | None, demo: bool = False) -> Non
 
         services += [DemoReplay(engine), DemoReporter(engine, console)]
     app = create_app(settings, engine=engine, services=services)
+    if demo:  # the terminal shows the live summary; request logs would drown it
+        logging.getLogger("cjo.http").setLevel(logging.WARNING)
     uvicorn.run(app, host=host, port=port, log_level="warning")
