@@ -6,7 +6,7 @@ from datetime import datetime
 
 import typer
 
-from cli import audit, brand, keys
+from cli import audit, brand, journeys, keys
 from cli.chat import chat
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(brand.app, name="brand")
+app.add_typer(journeys.app, name="journeys")
 app.command("chat")(chat)
 
 

@@ -51,3 +51,22 @@ def test_bad_role_is_a_clear_usage_error(tmp_path: Path) -> None:
 def test_unknown_eval_suite_lists_available(tmp_path: Path) -> None:
     result = _run(["eval", "no-such-suite"], tmp_path)
     assert result.returncode == 2 and "unknown eval suite" in result.stderr
+
+
+def test_journeys_load_and_list(tmp_path: Path) -> None:
+    loaded = _run(["journeys", "load", str(ROOT / "examples" / "journeys")], tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "winback v1 (active)" in loaded.stdout
+    listed = _run(["journeys", "list"], tmp_path)
+    assert "cart-abandonment" in listed.stdout and "trial-to-paid" in listed.stdout
+
+
+def test_a_broken_journey_names_the_field(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "x.yaml").write_text(
+        "slug: x\nversion: 1\nname: X\ntrigger: t\nsteps:\n  - {id: w, kind: wait}\n"
+    )
+    result = _run(["journeys", "load", str(folder)], tmp_path / "var")
+    assert result.returncode == 1
+    assert "duration" in result.stderr
