@@ -166,17 +166,24 @@ def _responds(customer_id: str) -> bool:
     return digest[0] / 255 < RESPONSE_SHARE
 
 
-def respond_to_emails(engine: Engine, now: datetime | None = None) -> int:
-    """Play customers answering: some emailed customers order (simulated, labelled)."""
+def respond_to_emails(
+    engine: Engine, now: datetime | None = None, *, since: datetime | None = None
+) -> int:
+    """Play customers answering: some emailed customers order (simulated, labelled).
+
+    `since`: only emails sent after it (the replay passes its last pass); the stable message
+    ids make a repeated answer a duplicate the CDP ignores anyway.
+    """
     now = now or utcnow()
     with Session(engine) as session:
-        sent = session.exec(
-            select(OutboxMessage).where(
-                OutboxMessage.channel == "email",
-                OutboxMessage.status == "sent",
-                col(OutboxMessage.sent_at) <= now - timedelta(seconds=15),
-            )
-        ).all()
+        query = select(OutboxMessage).where(
+            OutboxMessage.channel == "email",
+            OutboxMessage.status == "sent",
+            col(OutboxMessage.sent_at) <= now - timedelta(seconds=15),
+        )
+        if since is not None:
+            query = query.where(col(OutboxMessage.sent_at) > since - timedelta(seconds=15))
+        sent = session.exec(query).all()
         user_ids = {}
         for message in sent:
             if message.customer_id and _responds(message.customer_id):
@@ -226,12 +233,19 @@ class DemoReplay:
                 await self._task
 
     async def _run(self) -> None:
-        seeded = await asyncio.to_thread(seed_demo, self.engine)
+        try:
+            seeded = await asyncio.to_thread(seed_demo, self.engine)
+        except Exception:
+            log.exception("demo seeding failed; the orchestrator keeps running without it")
+            return
         log.info("demo seeded", extra={"fields": seeded})
+        since: datetime | None = None
         while True:
             await asyncio.sleep(self.every_s)
+            started = utcnow()
             try:
-                await asyncio.to_thread(respond_to_emails, self.engine)
+                await asyncio.to_thread(respond_to_emails, self.engine, since=since)
+                since = started
             except Exception:
                 log.exception("demo responder failed; retrying")
 

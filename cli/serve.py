@@ -12,7 +12,7 @@ from rich.panel import Panel
 
 from api.app import create_app
 from cli.common import console, open_engine
-from core.db import session_scope
+from core.db import make_engine, session_scope
 from core.keys import Role, create_key
 from core.settings import Settings, get_settings
 
@@ -67,7 +67,13 @@ def serve_forever(host: str | None, port: int | None, demo: bool = False) -> Non
     if demo:
         from cli.demo import DemoReplay, DemoReporter
 
-        services += [DemoReplay(engine), DemoReporter(engine, console)]
+        # the summary only reads: on SQLite a read-only engine never waits for the write lock
+        reader = (
+            make_engine(settings.resolved_database_url, read_only=True)
+            if settings.resolved_database_url.startswith("sqlite")
+            else engine
+        )
+        services += [DemoReplay(engine), DemoReporter(reader, console)]
     app = create_app(settings, engine=engine, services=services)
     if demo:  # the terminal shows the live summary; request logs would drown it
         logging.getLogger("cjo.http").setLevel(logging.WARNING)

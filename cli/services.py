@@ -22,7 +22,7 @@ from brand.store import BrandStore
 from cdp.traits import set_churn_scorer
 from cdp.worker import InProcessWorker
 from core.domain import Creative, DecisionOutcome, ProfileView
-from core.llm import LlmClient, get_llm_client
+from core.llm import LlmClient
 from core.settings import Settings
 from decisioning.churn import ChurnModel, load_or_train
 from guardrails.expiry import ReviewExpiry
@@ -72,7 +72,10 @@ def build_orchestrator(
     set_churn_scorer(churn_model.score)
     store = BrandStore.open(settings)
     ensure_brand_kit(store, refresh=demo)
-    llm = get_llm_client(settings)
+    # The journeys' own client: its call records commit in short transactions of their own, so
+    # no transaction holds SQLite's write lock while the model writes (see LlmClient).
+    llm = LlmClient.from_settings(settings, cache_dir=Path(settings.data_dir) / "llm-cache")
+    llm.audit_engine = engine
     writer = llm if use_llm else None
 
     def creative(session: Session, profile: ProfileView, decision: DecisionOutcome) -> Creative:

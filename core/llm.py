@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from tenacity import (
     Retrying,
@@ -31,6 +32,7 @@ from tenacity import (
 
 from core.audit import append as audit_append
 from core.audit import digest
+from core.db import session_scope
 from core.llm_local import EMBEDDED_MODEL_NAME, MODEL_LOCK, ChatLlamaCpp, load_llama
 from core.settings import Settings
 
@@ -310,6 +312,10 @@ class LlmClient:
         self.backoff_s = backoff_s
         self.usage = LlmUsage()
         self._lock = threading.Lock()
+        # When set, each call's audit entry commits in its own short transaction on this engine
+        # instead of the caller's session: a caller's transaction that has written holds
+        # SQLite's only write lock, and a model call can take seconds (the journey runner).
+        self.audit_engine: Engine | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, cache_dir: Path | None = None) -> LlmClient:
@@ -436,7 +442,10 @@ class LlmClient:
         )
         with self._lock:
             self.usage.record(call)
-        if session is not None:
+        if self.audit_engine is not None:
+            with session_scope(self.audit_engine) as own:
+                audit_append(own, actor="system:llm", kind="llm.call", payload=asdict(call))
+        elif session is not None:
             audit_append(session, actor="system:llm", kind="llm.call", payload=asdict(call))
 
 

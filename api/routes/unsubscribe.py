@@ -15,6 +15,7 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
 from cdp.consent import apply_opt_out
 from cdp.identity import resolve_customer_id
+from core import audit
 from tools.channels.email import read_unsubscribe_token
 from tools.channels.registry import email_defaults
 
@@ -48,7 +49,19 @@ def confirm(token: str, request: Request, session: SessionDep, _: SettingsDep) -
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, request: Request, session: SessionDep) -> str:
     customer_id = _customer(token, request, session)
-    apply_opt_out(session, customer_id, "email", "one-click unsubscribe link")
+    try:
+        apply_opt_out(session, customer_id, "email", "one-click unsubscribe link")
+    except LookupError:
+        # A signed link for an address cjo holds no profile for (a message sent without a
+        # customer id): never fail a one-click POST; record the request for follow-up instead.
+        audit.append(
+            session,
+            actor="system:unsubscribe",
+            kind="consent.opt_out_unmatched",
+            subject_type="email",
+            subject_id=customer_id,
+            payload={"channel": "email", "reason": "one-click unsubscribe link"},
+        )
     return _PAGE.format(
         title="Unsubscribed", text="You will get no more marketing emails.", form=""
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from cdp.pipeline import drain
 from cdp.profiles import get_profile_view
 from cdp.triggers import TriggerSet
+from core.tables import AuditEntry
 from tests.cdp.factories import identify, ingest
 from tools.channels.email import unsubscribe_token
 from tools.channels.registry import email_defaults
@@ -36,3 +37,14 @@ def test_one_click_unsubscribe(client: TestClient, sqlite_engine: Engine) -> Non
 def test_forged_token_is_refused(client: TestClient) -> None:
     assert client.get("/u/dTE.0000000000000000deadbeef").status_code == 404
     assert client.post("/u/not-a-token").status_code == 404
+
+
+def test_a_valid_link_for_an_unknown_address_still_succeeds(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    secret = email_defaults(client.app.state.settings).unsubscribe_secret  # type: ignore[attr-defined]
+    token = unsubscribe_token("stranger@example.com", secret)
+    assert client.post(f"/u/{token}").status_code == 200
+    with Session(sqlite_engine) as session:
+        kinds = [e.kind for e in session.exec(select(AuditEntry)).all()]
+    assert "consent.opt_out_unmatched" in kinds

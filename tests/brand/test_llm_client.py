@@ -94,3 +94,17 @@ def test_client_from_settings_picks_backend_by_base_url(tmp_path: Path) -> None:
         )
     )
     assert remote.backend.name == "openai-compatible" and remote.model_name == "m"
+
+
+def test_with_an_audit_engine_the_call_is_recorded_outside_the_callers_transaction(
+    sqlite_engine: Engine,
+) -> None:
+    # The journey runner's client: no transaction of the caller stays open around a model call.
+    client, _ = scripted_client({"text": "own transaction"})
+    client.audit_engine = sqlite_engine
+    with pytest.raises(RuntimeError), session_scope(sqlite_engine) as session:
+        client.structured("prompt", Greeting, session=session, purpose="test")
+        raise RuntimeError("the caller's work fails afterwards")
+    with session_scope(sqlite_engine) as session:
+        entry = session.exec(select(AuditEntry).where(AuditEntry.kind == "llm.call")).one()
+    assert entry.payload["purpose"] == "test"

@@ -62,3 +62,21 @@ def test_message_ids_of_journey_keys_are_distinct_and_valid() -> None:
     assert first != second
     for message_id in (first, second):
         assert re.fullmatch(r"<[0-9a-f]{40}@cjo\.outbox>", message_id)
+
+
+def test_free_form_headers_cannot_add_recipients_or_unsubscribe_targets() -> None:
+    delivery = Delivery(
+        message_id="m1",
+        key="k" * 64,
+        channel="email",
+        customer_id="c1",
+        payload={
+            "to": "ann@example.com",
+            "subject": "Hello",
+            "text": "Hi",
+            "headers": {"Bcc": "eve@example.com", "List-Unsubscribe": "<http://evil>", "X-A": "1"},
+        },
+    )
+    msg = build_email(delivery, EmailDefaults())
+    assert msg["Bcc"] is None and msg["X-A"] == "1"
+    assert "evil" not in str(msg["List-Unsubscribe"])

@@ -113,13 +113,23 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     msg["X-Cjo-Idempotency-Key"] = delivery.key
     extra: dict[str, Any] = payload.get("headers") or {}
     for name, value in extra.items():
-        if name.lower() in {"from", "to", "subject", "message-id", "date"}:
-            continue  # these come from the payload fields, not free-form headers
-        msg[name] = str(value)
+        lowered = name.lower()
+        if lowered in _OWN_HEADERS or lowered.startswith(("list-", "x-cjo-")):
+            continue  # set from the payload fields and the key, never by free-form headers
+        try:
+            msg[name] = str(value)
+        except ValueError as exc:  # e.g. a newline in a header value: the payload is wrong
+            raise PermanentSendError(f"payload.headers.{name}: {exc}") from exc
     msg.set_content(text)
     if html:
         msg.add_alternative(html, subtype="html")
     return msg
+
+
+# Headers only cjo sets: recipients come from `to` alone (no Cc/Bcc smuggled in headers).
+_OWN_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "reply-to", "sender", "subject", "message-id", "date"}
+)
 
 
 def unsubscribe_url_for(who: str, defaults: EmailDefaults) -> str:

@@ -8,6 +8,7 @@ variable below switches one channel to a real provider.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +98,17 @@ class ChannelRegistry:
 def _persistent_secret(path: Path, make: str) -> str:
     """A secret kept in data_dir (mode 0600) so restarts keep signatures/links valid."""
     if path.exists():
-        return path.read_text().strip()
+        secret = path.read_text().strip()
+        if not secret:
+            raise RuntimeError(f"{path} is empty: delete it to generate a new secret")
+        return secret
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(make)
-    path.chmod(0o600)
+    try:  # created 0600 from the start, and only once if two processes race
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _persistent_secret(path, make)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(make)
     return make
 
 
