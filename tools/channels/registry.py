@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,12 +104,18 @@ def _persistent_secret(path: Path, make: str) -> str:
             raise RuntimeError(f"{path} is empty: delete it to generate a new secret")
         return secret
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # created 0600 from the start, and only once if two processes race
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _persistent_secret(path, make)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(make)
+    # Written whole to a 0600 temporary file, then linked into place: the secret is never
+    # readable by others, never seen half-written, and the first of two racing writers wins.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
     return make
 
 
