@@ -196,6 +196,7 @@ def write_creative(
         result = judge(content)
     else:
         draft, source, content, result = {}, "fallback", {}, ConformanceResult(0.0, False)
+        model_answered = llm is None  # without a model the fallback is the answer to keep
         if llm is not None:
             model = llm.model_name
             before = llm.usage.prompt_tokens + llm.usage.completion_tokens
@@ -204,6 +205,7 @@ def write_creative(
                 {"template": template_hash("creative_draft"), "messages": messages}
             )
             first = _draft(llm, messages, channel, session, "creative.draft")
+            model_answered = first is not None
             if first is not None:
                 draft, source = first, "llm"
                 content = compose(facts, channel, draft)
@@ -236,15 +238,16 @@ def write_creative(
             draft, source = fallback_draft(facts, channel), "fallback"
             content = compose(facts, channel, draft)
             result = score_content(store, content, channel)
-        store.variants.put(
-            key,
-            {
-                "draft": draft,
-                "model": model if source != "fallback" else None,
-                "prompt_hash": prompt_hash,
-                "result": asdict(result),
-            },
-        )
+        if model_answered:  # a model outage must not pin the fallback on the whole segment
+            store.variants.put(
+                key,
+                {
+                    "draft": draft,
+                    "model": model if source != "fallback" else None,
+                    "prompt_hash": prompt_hash,
+                    "result": asdict(result),
+                },
+            )
     if source == "cache" and not result.passed:  # a cached variant this customer must not get
         draft, source = fallback_draft(facts, channel), "fallback"
         content = compose(facts, channel, draft)

@@ -103,6 +103,16 @@ def test_llm_unavailable_falls_back(store: BrandStore) -> None:
     assert _write(store, llm, channel="push").source == "fallback"
 
 
+def test_an_outage_is_not_cached_for_the_segment(store: BrandStore) -> None:
+    from core.llm import _Transient
+
+    down, _ = scripted_client(*[_Transient("down")] * 3)
+    assert _write(store, down, channel="sms").source == "fallback"
+    back, backend = scripted_client(GOOD_SMS)
+    assert _write(store, back, channel="sms").source == "llm"  # the model is asked again
+    assert len(backend.requests) == 1
+
+
 @pytest.mark.parametrize("channel", ["email", "sms", "push", "web", "csm"])
 @pytest.mark.parametrize("action", ["cart_abandoned", "winback_lapsed", "welcome", "churn_save"])
 def test_fallback_copy_passes_conformance_everywhere(
