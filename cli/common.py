@@ -1,10 +1,7 @@
-"""What CLI commands share: settings, an engine with the schema migrated, plain failures."""
+"""What CLI commands share: the consoles and an engine with the schema migrated."""
 
 from __future__ import annotations
 
-from typing import NoReturn
-
-import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
@@ -22,9 +19,3 @@ def open_engine(settings: Settings | None = None) -> Engine:
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     return engine
-
-
-def not_available(command: str, issue: str) -> NoReturn:
-    """Say plainly that a capability is not built yet and exit non-zero (never pretend)."""
-    err_console.print(f"[bold red]cjo {command}[/]: not available yet ({issue}).")
-    raise typer.Exit(code=2)

@@ -184,16 +184,19 @@ def respond_to_emails(
         if since is not None:
             query = query.where(col(OutboxMessage.sent_at) > since - timedelta(seconds=15))
         sent = session.exec(query).all()
-        user_ids = {}
-        for message in sent:
-            if message.customer_id and _responds(message.customer_id):
-                user_id = session.exec(
-                    select(Identity.value).where(
-                        Identity.customer_id == message.customer_id, Identity.kind == "user_id"
-                    )
-                ).first()
-                if user_id:  # the customer orders under the id the shop knows them by
-                    user_ids[message.id] = user_id
+        answering = {
+            m.id: m.customer_id for m in sent if m.customer_id and _responds(m.customer_id)
+        }
+        # the customer orders under the id the shop knows them by
+        known = dict(
+            session.exec(
+                select(Identity.customer_id, Identity.value).where(
+                    Identity.kind == "user_id",
+                    col(Identity.customer_id).in_(set(answering.values())),
+                )
+            ).all()
+        )
+        user_ids = {mid: known[cid] for mid, cid in answering.items() if cid in known}
     orders = [
         {
             "type": "track",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import uvicorn
 from rich.panel import Panel
+from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from cli.common import console, open_engine
@@ -17,13 +18,12 @@ from core.keys import Role, create_key
 from core.settings import Settings, get_settings
 
 
-def demo_keys(settings: Settings) -> dict[str, str]:
+def demo_keys(settings: Settings, engine: Engine) -> dict[str, str]:
     """One key per role for the local demo, kept in data_dir so a second `make run` reuses them.
 
     Only for the embedded, loopback-bound demo: the file is created with mode 0600.
     """
     path = Path(settings.data_dir) / "demo-keys.json"
-    engine = open_engine(settings)
     keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     with session_scope(engine) as session:
         for role in Role:
@@ -37,7 +37,6 @@ def demo_keys(settings: Settings) -> dict[str, str]:
             keys[role.value] = created.key
     path.write_text(json.dumps(keys, indent=2))
     os.chmod(path, 0o600)
-    engine.dispose()
     return keys
 
 
@@ -47,9 +46,9 @@ def serve_forever(host: str | None, port: int | None, demo: bool = False) -> Non
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    engine = open_engine(settings)
+    engine = open_engine(settings)  # migrated here, once
     if demo:
-        keys = demo_keys(settings)
+        keys = demo_keys(settings, engine)
         lines = "\n".join(f"[bold]{role:<9}[/] {key}" for role, key in keys.items())
         console.print(
             Panel(
@@ -74,7 +73,7 @@ def serve_forever(host: str | None, port: int | None, demo: bool = False) -> Non
             else engine
         )
         services += [DemoReplay(engine), DemoReporter(reader, console)]
-    app = create_app(settings, engine=engine, services=services)
+    app = create_app(settings, engine=engine, services=services, run_migrations=False)
     if demo:  # the terminal shows the live summary; request logs would drown it
         logging.getLogger("cjo.http").setLevel(logging.WARNING)
     uvicorn.run(app, host=host, port=port, log_level="warning")

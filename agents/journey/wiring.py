@@ -150,11 +150,13 @@ def build_context(
     def load_profile(session: Session, customer_id: str) -> ProfileView | None:
         return get_profile_view(session, customer_id)
 
+    # A journey assigns its own holdout arm (its spec's holdout_pct) before it decides; drawing
+    # decisioning's per-journey holdout as well would hold out twice as many.
+    decision_policy = PolicyConfig.from_settings(journey_holdout_rate=0.0)
+
     def decide(
         session: Session, profile: ProfileView, ctx: DecisionContext, now: datetime
     ) -> DecisionOutcome:
-        # A journey assigns its own holdout arm (its spec's holdout_pct) before it decides;
-        # drawing decisioning's per-journey holdout as well would hold out twice as many.
         return decide_action(
             session,
             profile,
@@ -162,7 +164,7 @@ def build_context(
             now=now,
             suitability=suitability_checks(session, policy),
             churn_model=churn_model,
-            policy=PolicyConfig.from_settings(journey_holdout_rate=0.0),
+            policy=decision_policy,
             actor=ACTOR,
         )
 
