@@ -22,8 +22,24 @@ from sqlalchemy.engine import Engine
 from core.db import load_all_tables, make_engine, migrate, session_scope
 from core.keys import Role, create_key
 from core.settings import Settings
+from decisioning.holdout import get_decisioning_settings
 
 PG_ADMIN_DSN = os.environ.get("CJO_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def no_exploration(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Decisions without epsilon exploration unless a test asks for it.
+
+    With the default epsilon the model arm now and then explores on purpose, "do nothing"
+    included, from a seed that holds the clock and a random run id: a test expecting the best
+    action would fail at random. Exploration is tested with explicit policies in
+    tests/decisioning; tests that need another setting set `CJO_DECISIONING_*` themselves.
+    """
+    monkeypatch.setenv("CJO_DECISIONING_EPSILON", "0")
+    get_decisioning_settings.cache_clear()
+    yield
+    get_decisioning_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -50,9 +50,6 @@ def orchestrator(
     monkeypatch.setenv("CJO_SMTP_CAPTURE_PORT", "0")
     # No global control group here: these customers must be treated (holdouts: tests/decisioning).
     monkeypatch.setenv("CJO_DECISIONING_GLOBAL_CONTROL_RATE", "0")
-    # No exploration either: with epsilon > 0 the model arm sometimes explores "do nothing" on
-    # purpose (tests/decisioning covers that), which would make "every cart gets one email" flaky.
-    monkeypatch.setenv("CJO_DECISIONING_EPSILON", "0")
     get_decisioning_settings.cache_clear()
     settings = Settings(data_dir=tmp_path / "var", environment="test")
     orch = build_orchestrator(settings, sqlite_engine, use_llm=False)
