@@ -1,4 +1,4 @@
-"""Browser tests skip without Chromium on a developer's machine, and fail in CI (no silent green)."""
+"""Without Chromium, browser tests skip on a dev machine and fail in CI (no silent pass)."""
 
 from __future__ import annotations
 
