@@ -1,4 +1,4 @@
-"""The console's bridge to guardrails/: review actions and live checks, imported lazily.
+"""The console's bridge to guardrails/: review actions, live checks and policy, imported lazily.
 
 The review service lives in `guardrails.review` and the checks in `guardrails.engine`; importing
 them only when a reviewer acts keeps the console loadable in builds without them, where the
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ReviewRefusal", "ServiceMissing", "classify", "engine", "review"]
+__all__ = ["ReviewRefusal", "ServiceMissing", "classify", "engine", "policy", "review"]
 
 
 class ServiceMissing(RuntimeError):
@@ -34,6 +34,11 @@ def review() -> ModuleType:
 def engine() -> ModuleType:
     """`guardrails.engine`: check_text."""
     return _load("guardrails.engine")
+
+
+def policy() -> ModuleType:
+    """`guardrails.policy`: default_policy (the email merge fields a preview fills)."""
+    return _load("guardrails.policy")
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,13 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def screenshot_of(part: Any, name: str) -> None:
+    """One element, scrolled into view (a full-page shot leaves off-screen iframes blank)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    part.scroll_into_view_if_needed()
+    part.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
 def login(page: Any, server: LiveServer, key: str) -> None:
     page.goto(f"{server.url}/")
     page.get_by_label("API key").fill(key)
