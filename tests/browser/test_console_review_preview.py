@@ -145,3 +145,16 @@ def test_the_editor_cannot_approve_their_edit_and_a_second_reviewer_can(
         assert review is not None and review.status == "approved"
         assert review.content["subject"] == "Your trail shoes are still here"
         assert review.edited_by != review.resolved_by
+
+
+def test_reviewer_has_the_chat_panel_but_not_the_marketer_pages(
+    page: Any, live_server: LiveServer
+) -> None:
+    login(page, live_server, live_server.scene.keys[Role.reviewer])
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav).not_to_contain_text("Journeys")
+    nav.get_by_role("link", name="Chat").click()
+    expect(page).to_have_url(f"{live_server.url}/console/chat")
+    expect(page.get_by_role("main")).to_contain_text("approve or reject flagged actions by chat")
+    expect(page.get_by_label("Your message")).to_be_editable()
+    screenshot(page, "chat-reviewer")
