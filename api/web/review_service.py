@@ -1,4 +1,4 @@
-"""The console's bridge to guardrails/: review actions and live checks, imported lazily.
+"""The console's bridge to guardrails/: review actions, live checks and policy, imported lazily.
 
 The review service lives in `guardrails.review` and the checks in `guardrails.engine`; importing
 them only when a reviewer acts keeps the console loadable in builds without them, where the
@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ReviewRefusal", "ServiceMissing", "classify", "engine", "review"]
+__all__ = ["ReviewRefusal", "ServiceMissing", "classify", "engine", "load", "policy", "review"]
 
 
 class ServiceMissing(RuntimeError):
     """guardrails/ is not part of this build."""
 
 
-def _load(name: str) -> ModuleType:
+def load(name: str) -> ModuleType:
+    """Import a sibling package's module, or raise ServiceMissing naming it."""
     try:
         return importlib.import_module(name)
     except ImportError as exc:
@@ -28,12 +29,17 @@ def _load(name: str) -> ModuleType:
 
 def review() -> ModuleType:
     """`guardrails.review`: approve, reject, edit, content_hash."""
-    return _load("guardrails.review")
+    return load("guardrails.review")
 
 
 def engine() -> ModuleType:
     """`guardrails.engine`: check_text."""
-    return _load("guardrails.engine")
+    return load("guardrails.engine")
+
+
+def policy() -> ModuleType:
+    """`guardrails.policy`: default_policy (the email merge fields a preview fills)."""
+    return load("guardrails.policy")
 
 
 @dataclass(frozen=True)

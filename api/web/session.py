@@ -41,7 +41,7 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "dashboard": frozenset({Role.marketer, Role.reviewer}),
     "audit": frozenset(),
     "controls": frozenset({Role.marketer}),
-    "chat": frozenset({Role.marketer}),
+    "chat": frozenset({Role.marketer, Role.reviewer}),  # POST /v1/chat: tools per role
 }
 
 # Navigation: (ability, path, label), in menu order.

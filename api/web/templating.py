@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlmodel import Session, select
 
+from api.web.email_preview import email_preview, html_document
 from api.web.session import PAGES, ConsoleUser
 from core.clock import as_utc, utcnow
 from core.controls import active_pauses
@@ -64,7 +65,15 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(when=_when, ago=_ago, iso=_iso, tojson_script=_to_json, pretty=_pretty)
+_env.filters.update(
+    when=_when,
+    ago=_ago,
+    iso=_iso,
+    tojson_script=_to_json,
+    pretty=_pretty,
+    srcdoc_html=html_document,
+)
+_env.globals.update(email_preview=email_preview)
 
 
 def render(

@@ -136,7 +136,11 @@ def test_open_redirects_are_not_followed(console: TestClient, scene: Scene) -> N
 @pytest.mark.parametrize(
     ("role", "visible", "hidden"),
     [
-        (Role.reviewer, ["Review queue", "Dashboard"], ["Customers", "Audit log", "Outboxes"]),
+        (
+            Role.reviewer,
+            ["Review queue", "Dashboard", "Chat"],
+            ["Customers", "Journeys", "Audit log", "Outboxes"],
+        ),
         (Role.marketer, ["Customers", "Journeys", "Outboxes"], ["Review queue", "Audit log"]),
         (Role.admin, ["Review queue", "Customers", "Audit log"], []),
     ],
@@ -243,7 +247,50 @@ def test_edited_content_needs_a_second_reviewer_to_approve(
         assert review is not None and review.status == "approved"
 
 
-def test_chat_panel_is_for_marketers_and_talks_to_the_chat_api(
+def _card(page: str, review_id: str) -> str:
+    return page.split(f'id="review-{review_id}"', 1)[1].split("</article>", 1)[0]
+
+
+def _approve_button(card: str) -> str:
+    match = re.search(r'<button[^>]*data-testid="approve"[^>]*>', card)
+    assert match, "every pending review has an approve button"
+    return match.group(0)
+
+
+def test_edited_review_says_it_awaits_a_second_reviewer_and_who_edited_it(
+    console: TestClient, scene: Scene, sqlite_engine: Engine
+) -> None:
+    from core.db import session_scope
+    from core.keys import create_key
+    from core.tables import ApiKey
+
+    csrf = sign_in(console, scene.keys[Role.reviewer])
+    before = _card(console.get("/console/reviews").text, scene.review_id)
+    assert "disabled" not in _approve_button(before) and "awaiting a second" not in before
+    console.post(
+        f"/console/reviews/{scene.review_id}/edit",
+        data={"csrf": csrf, "content.subject": "Your trail shoes are still here"},
+    )
+    page = console.get("/console/reviews?done=edited_needs_second").text
+    assert "awaits a second reviewer" in page  # the flash
+    mine = _card(page, scene.review_id)
+    assert "Edited by you · awaiting a second reviewer" in mine
+    button = _approve_button(mine)
+    assert "disabled" in button and f'aria-describedby="own-edit-{scene.review_id}"' in button
+    assert f'id="own-edit-{scene.review_id}"' in mine
+    assert "cannot approve content they edited themselves" in mine
+
+    with session_scope(sqlite_engine) as session:
+        second = create_key(session, role=Role.reviewer, name="second reviewer").key
+        editor = session.exec(select(ApiKey).where(ApiKey.name == "console-reviewer")).one()
+    console.cookies.clear()
+    sign_in(console, second)
+    theirs = _card(console.get("/console/reviews").text, scene.review_id)
+    assert f"Edited by console-reviewer (key:{editor.id}) · awaiting a second reviewer" in theirs
+    assert "disabled" not in _approve_button(theirs)
+
+
+def test_chat_panel_is_for_marketers_and_reviewers_and_talks_to_the_chat_api(
     console: TestClient, scene: Scene
 ) -> None:
     sign_in(console, scene.keys[Role.marketer])
@@ -253,5 +300,10 @@ def test_chat_panel_is_for_marketers_and_talks_to_the_chat_api(
     script = console.get("/console/static/chat.js")
     assert script.status_code == 200 and 'fetch("/v1/chat"' in script.text
     console.cookies.clear()
-    sign_in(console, scene.keys[Role.reviewer])
-    assert console.get("/console/chat").status_code == 403
+    sign_in(console, scene.keys[Role.reviewer])  # reviewers list and act on reviews by chat
+    page = console.get("/console/chat")
+    assert page.status_code == 200 and 'id="chat-form"' in page.text
+    assert "approve or reject flagged actions" in page.text
+    # marketer-only pages stay closed to reviewers
+    for path in ("/console/customers", "/console/journeys", "/console/outbox"):
+        assert console.get(path).status_code == 403, path

@@ -2,10 +2,13 @@
 
 One server per module (seeded SQLite in a temp dir); a fresh browser context per test.
 Screenshots go to test-artifacts/screenshots/ (gitignored), for people to look at.
+Without Chromium the tests skip with the install hint, except under CJO_REQUIRE_BROWSER=1
+(CI), where they fail: a green run there has really driven the browser.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -13,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import uvicorn
@@ -24,6 +27,8 @@ from core.settings import Settings
 from tests.browser.seed import Scene, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_BROWSER = "CJO_REQUIRE_BROWSER"
+INSTALL_HINT = "Chromium is not installed: apt-get install -y chromium (.ci/run does this)"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -76,17 +81,35 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     engine.dispose()
 
 
+def browser_required() -> bool:
+    """CI sets CJO_REQUIRE_BROWSER=1 so that a missing browser is a failure, not a skip."""
+    return os.environ.get(REQUIRE_BROWSER, "").strip().lower() in {"1", "true", "yes"}
+
+
+def browser_missing(why: str) -> NoReturn:
+    """Skip the browser tests with `why`, or fail them when the browser is required."""
+    if browser_required():
+        pytest.fail(f"{why}; {REQUIRE_BROWSER}=1 requires the browser tests to run", pytrace=False)
+    pytest.skip(why)
+
+
+def chromium_executable(path: Path = CHROMIUM) -> Path:
+    """The Chromium binary the tests drive; skip (or fail, see above) when it is missing."""
+    if not path.exists():
+        browser_missing(f"{INSTALL_HINT} [{path} not found]")
+    return path
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed: apt-get install -y chromium (.ci/run does this)")
+    executable = chromium_executable()
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile),
-            executable_path=str(CHROMIUM),
+            executable_path=str(executable),
             args=CHROMIUM_ARGS,
             headless=True,
             viewport={"width": 1366, "height": 900},
@@ -112,6 +135,13 @@ def page(browser: Any) -> Iterator[Any]:
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def screenshot_of(part: Any, name: str) -> None:
+    """One element, scrolled into view (a full-page shot leaves off-screen iframes blank)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    part.scroll_into_view_if_needed()
+    part.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def login(page: Any, server: LiveServer, key: str) -> None:

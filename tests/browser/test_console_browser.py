@@ -60,11 +60,11 @@ def test_an_edit_that_breaks_a_guardrail_is_refused_and_nothing_changes(
         before_hash = before.content_hash
     login(page, live_server, scene.keys[Role.reviewer])
     card = page.locator(f"#review-{scene.sms_review_id}")
-    card.get_by_text("Edit, then approve").click()
+    card.get_by_text("Edit (a second reviewer approves the edit)").click()
     field = card.get_by_label("text")
     field.fill("Guaranteed results: 100% free shoes for life, risk-free!")
     expect(card.get_by_test_id("live-outcome")).to_contain_text("block")  # live re-check
-    card.get_by_test_id("edit-approve").click()
+    card.get_by_test_id("edit-save").click()
     refusal = page.locator(f"#review-{scene.sms_review_id}").get_by_test_id("refusal")
     expect(refusal).to_contain_text("Refused")
     screenshot(page, "review-edit-refused")

@@ -1,4 +1,4 @@
-"""The chat panel: the marketer assistant of POST /v1/chat, in the console."""
+"""The chat panel: the assistant of POST /v1/chat (marketers, and reviewers for reviews)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from api.web.review_service import ReviewRefusal, ServiceMissing
 from api.web.session import ConsoleUser, FormUserDep, UserDep
 from api.web.templating import render
 from core.clock import as_utc, utcnow
-from core.tables import Decision, Profile, Review
+from core.tables import ApiKey, Decision, Profile, Review
 
 router = APIRouter(prefix="/console/reviews", include_in_schema=False)
 
@@ -30,10 +30,11 @@ LONG_FIELDS = {"body_text", "body_html", "script", "body", "text"}
 
 DONE_MESSAGES = {
     "approved": "Approved: the action goes to the outbox.",
-    "edited": "Edited and approved: the new content goes to the outbox.",
-    "edited_needs_second": "Edit saved. Another reviewer must approve edited content.",
+    "edited_needs_second": "Edit saved. It now awaits a second reviewer: "
+    "a reviewer cannot approve content they edited themselves.",
     "rejected": "Rejected: nothing will be sent.",
 }
+KEY_ACTOR = "key:"
 
 
 def editable_fields(review: Review) -> list[str]:
@@ -50,6 +51,18 @@ def pending_reviews(session: Session) -> list[Review]:
     ).all()
     far = as_utc(utcnow()).replace(year=9999)
     return sorted(rows, key=lambda r: (as_utc(r.expires_at) if r.expires_at else far, r.created_at))
+
+
+def actor_labels(session: Session, actors: set[str]) -> dict[str, str]:
+    """`key:<id>` -> "<key name> (key:<id>)", so the queue says who edited, not only an id."""
+    ids = {a.removeprefix(KEY_ACTOR) for a in actors if a.startswith(KEY_ACTOR)}
+    query = select(ApiKey.id, ApiKey.name).where(col(ApiKey.id).in_(ids))
+    names: dict[str, str] = {key_id: name for key_id, name in session.exec(query)}
+    labels = {}
+    for actor in actors:
+        name = names.get(actor.removeprefix(KEY_ACTOR)) if actor.startswith(KEY_ACTOR) else None
+        labels[actor] = f"{name} ({actor})" if name else actor
+    return labels
 
 
 def _queue_context(session: Session) -> dict[str, Any]:
@@ -74,6 +87,7 @@ def _queue_context(session: Session) -> dict[str, Any]:
         "overdue": overdue,
         "fields": {r.id: editable_fields(r) for r in reviews},
         "long_fields": LONG_FIELDS,
+        "editors": actor_labels(session, {r.edited_by for r in reviews if r.edited_by}),
     }
 
 
@@ -227,7 +241,11 @@ async def _content_from_form(request: Request, review: Review) -> dict[str, Any]
 async def edit(
     request: Request, session: SessionDep, user: FormUserDep, review_id: str
 ) -> Response:
-    """Save the edited content (guardrails re-run; a breach is refused), then approve it."""
+    """Save the edited content (guardrails re-run; a breach is refused, nothing saved).
+
+    Four eyes, by design of guardrails.review: whoever edited may not approve their own edit,
+    so the edit stays pending until a second reviewer approves its new content hash.
+    """
     refused = _act(request, session, user, review_id)
     if refused is not None:
         return refused
@@ -235,8 +253,7 @@ async def edit(
     assert row is not None  # checked by _act
     content = await _content_from_form(request, row)
     try:
-        service = review_service.review()
-        edited, _report = service.edit(session, review_id, actor=user.actor, content=content)
+        review_service.review().edit(session, review_id, actor=user.actor, content=content)
     except ServiceMissing as exc:
         return _missing(request, session, user, review_id, exc)
     except Exception as exc:
@@ -244,16 +261,7 @@ async def edit(
         if refusal is None:
             raise
         return _refuse(request, session, user, review_id, refusal, draft=content)
-    try:
-        service.approve(session, review_id, actor=user.actor, content_hash=edited.content_hash)
-    except Exception as exc:
-        refusal = review_service.classify(exc)
-        if refusal is None:
-            raise
-        if type(exc).__name__ == "SelfApproval":  # four eyes: the edit stands, approval waits
-            return RedirectResponse("/console/reviews?done=edited_needs_second", status_code=303)
-        return _refuse(request, session, user, review_id, refusal, draft=content)
-    return RedirectResponse("/console/reviews?done=edited", status_code=303)
+    return RedirectResponse("/console/reviews?done=edited_needs_second", status_code=303)
 
 
 @router.post("/{review_id}/check")
