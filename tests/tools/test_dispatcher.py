@@ -253,9 +253,14 @@ def test_rows_whose_lease_ran_out_in_a_batch_are_sent_once_by_whoever_reclaimed_
     _sms(engine, 3)
     first, second, provider, clock = _two_dispatchers(engine, tmp_path, lease_s=10.0)
     provider.during[1] = lambda: clock.advance(5)
-    # while the first dispatcher sends its 2nd row, the 3rd row's lease (claimed with the
-    # batch) runs out and the second dispatcher reclaims and sends it
-    provider.during[2] = lambda: (clock.advance(6), second.run_until_idle())
+
+    def meanwhile() -> None:
+        # while the first dispatcher sends its 2nd row, the 3rd row's lease (claimed with
+        # the batch) runs out and the second dispatcher reclaims and sends it
+        clock.advance(6)
+        second.run_until_idle()
+
+    provider.during[2] = meanwhile
     stats = first.run_once()
     assert list(provider.requests.values()) == [1, 1, 1]  # each message reached it once
     assert _statuses(engine) == {"sent": 3}
@@ -267,14 +272,17 @@ def test_a_send_that_outlasts_its_lease_does_not_overwrite_the_new_owner(
 ) -> None:
     _sms(engine, 1)
     first, second, provider, clock = _two_dispatchers(engine, tmp_path, lease_s=10.0)
-    provider.during[1] = lambda: (clock.advance(11), second.run_until_idle())
+
+    def meanwhile() -> None:  # the lease runs out mid-call; the second dispatcher sends it
+        clock.advance(11)
+        second.run_until_idle()
+
+    provider.during[1] = meanwhile
     provider.fail_on = {1}  # the first dispatcher's request times out after all
     stats = first.run_once()
     with Session(engine) as session:
         (row,) = session.exec(select(OutboxMessage)).all()
-        lost = session.exec(
-            select(AuditEntry).where(AuditEntry.kind == "outbox.claim_lost")
-        ).all()
+        lost = session.exec(select(AuditEntry).where(AuditEntry.kind == "outbox.claim_lost")).all()
     # the second dispatcher's delivery stands; the first one's error changes nothing
     assert (row.status, row.attempts, row.provider_message_id) == ("sent", 1, "req-2")
     assert len(lost) == 1 and lost[0].payload["outcome"] == "retry"
