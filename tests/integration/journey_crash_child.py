@@ -1,11 +1,11 @@
 """Child process of the journey crash test: drive every journey run to its end, then exit 0.
 
-Run as `python -m tests.integration.journey_crash_child DATABASE_URL DATA_DIR [--deliver]`.
-The parent SIGKILLs it at random moments and starts it again; each start recovers what the
-last left. With `--deliver` the child also runs the real outbox dispatcher against the
-in-process SMTP capture server (email), the SMS sandbox provider and the CSM task table, and
-only exits 0 once every outbox message has been delivered, so a kill can also land between
-a provider accepting a message and the outbox row being marked sent.
+Run as `python -m tests.integration.journey_crash_child DATABASE_URL DATA_DIR`. The parent
+SIGKILLs it at random moments and starts it again; each start recovers what the last left.
+The child also runs the real outbox dispatcher against the in-process SMTP capture server
+(email), the SMS sandbox provider and the CSM task table, and exits 0 only once every outbox
+message has been delivered, so a kill can also land between a provider accepting a message
+and the outbox row being marked sent.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def deliverable_enqueue(
     return enqueue(session, channel=channel, payload={**shaped, "step": payload["step"]}, **row)
 
 
-def unfinished(engine: Engine, *, deliver: bool) -> int:
+def unfinished(engine: Engine) -> int:
     with session_scope(engine) as session:
         open_runs = session.exec(
             select(func.count()).select_from(JourneyRun).where(JourneyRun.status != "completed")
@@ -77,15 +77,9 @@ def unfinished(engine: Engine, *, deliver: bool) -> int:
             .select_from(TriggerFiring)
             .where(col(TriggerFiring.consumed_at).is_(None))
         ).one()
-        undelivered = (
-            session.exec(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status != "sent")
-            ).one()
-            if deliver
-            else 0
-        )
+        undelivered = session.exec(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status != "sent")
+        ).one()
     return int(open_runs) + int(waiting_firings) + int(undelivered)
 
 
@@ -99,7 +93,7 @@ def _dispatcher(engine: Engine, settings: Settings) -> Dispatcher:
     return Dispatcher(engine, registry, policy=policy)
 
 
-def main(url: str, data_dir: str, deliver: bool) -> None:
+def main(url: str, data_dir: str) -> None:
     engine = make_engine(url)
     fakes = DeliverableFakes(
         profiles={f"c{i}": {"computed": {"monetary": 1000}} for i in range(0, 100, 3)}
@@ -108,20 +102,16 @@ def main(url: str, data_dir: str, deliver: bool) -> None:
     clock.at = utcnow()
     database_url = url if url.startswith("postgresql") else None
     settings = Settings(data_dir=Path(data_dir), environment="test", database_url=database_url)
-    context = make_context(engine, fakes, clock)
-    if deliver:
-        context = dataclasses.replace(context, enqueue=deliverable_enqueue)
+    context = dataclasses.replace(make_context(engine, fakes, clock), enqueue=deliverable_enqueue)
     # stale_after=0: any run still marked running was left by the process we replaced
     runner = JourneyRunner(context, settings, RunnerOptions(stale_after=timedelta(0)))
-    dispatcher = _dispatcher(engine, settings) if deliver else None
+    dispatcher = _dispatcher(engine, settings)
     print("ready", flush=True)
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
         clock.at = utcnow()
-        busy = runner.run_once().work_done
-        if dispatcher is not None:
-            busy += dispatcher.run_once(limit=20).claimed
-        if unfinished(engine, deliver=deliver) == 0:
+        busy = runner.run_once().work_done + dispatcher.run_once(limit=20).claimed
+        if unfinished(engine) == 0:
             sys.exit(0)
         if not busy:
             time.sleep(0.05)  # waiting for a lease a killed child left to run out
@@ -129,4 +119,4 @@ def main(url: str, data_dir: str, deliver: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], deliver="--deliver" in sys.argv[3:])
+    main(sys.argv[1], sys.argv[2])
