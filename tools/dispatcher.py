@@ -436,48 +436,52 @@ class Dispatcher:
         error: BaseException | None = None,
         provider_id: str | None = None,
     ) -> None:
+        """Record the attempt in one compare-and-set UPDATE, if the claim is still ours."""
         if reason:
             kind = reason.split(":", 1)[0][:40]
             stats.errors[kind] = stats.errors.get(kind, 0) + 1
+        # nobody else writes the row while the claim holds, so the snapshot's count is current
+        attempts = claim.row.attempts + 1
+        now = self.clock()
+        values: dict[str, object]
+        detail: dict[str, object]
+        if outcome == "sent":
+            provider_ref = (provider_id or "")[:200] or None
+            values = {"status": "sent", "sent_at": now, "provider_message_id": provider_ref}
+            values["last_error"] = None
+            entry, detail = "outbox.sent", {"provider_id": provider_ref}
+        elif outcome == "dead" or self.schedule.gives_up(attempts):
+            if outcome == "retry":
+                reason = f"gave up after {attempts} attempts; last error: {reason}"
+            reason = reason or "unknown"
+            values = {"status": "dead", "last_error": reason, "next_attempt_at": now}
+            entry, detail = "outbox.dead", {"reason": reason}
+        else:
+            wait = self.schedule.wait_s(attempts, error)
+            values = {
+                "status": "failed",
+                "last_error": reason,
+                "next_attempt_at": now + timedelta(seconds=wait),
+            }
+            retry_after = getattr(error, "retry_after", None)
+            entry = "outbox.retry_scheduled"
+            detail = {"reason": reason, "wait_s": round(wait, 3), "retry_after": retry_after}
         with session_scope(self.engine) as session:
-            now = self.clock()
-            owned = update_if_claimed(
-                session, claim.row.id, claim.lease, attempts=OutboxMessage.attempts + 1
-            )
-            row = session.get(OutboxMessage, claim.row.id)
-            if row is None:
-                return
-            if not owned:
-                self._claim_lost(session, row, outcome, reason, provider_id)
+            if not update_if_claimed(
+                session, claim.row.id, claim.lease, attempts=attempts, **values
+            ):
+                row = session.get(OutboxMessage, claim.row.id)
+                if row is not None:
+                    self._claim_lost(session, row, outcome, reason, provider_id)
                 stats.lost += 1
                 return
-            if outcome == "sent":
-                row.status = "sent"
-                row.sent_at = now
-                row.provider_message_id = (provider_id or "")[:200] or None
-                row.last_error = None
-                session.add(row)
-                self._audit(session, row, "outbox.sent", {"provider_id": row.provider_message_id})
-                stats.sent += 1
-            elif outcome == "dead" or self.schedule.gives_up(row.attempts):
-                if outcome == "retry":
-                    reason = f"gave up after {row.attempts} attempts; last error: {reason}"
-                self._mark_dead(session, row, now, reason or "unknown")
-                stats.dead += 1
-            else:
-                wait = self.schedule.wait_s(row.attempts, error)
-                row.status = "failed"
-                row.last_error = reason
-                row.next_attempt_at = now + timedelta(seconds=wait)
-                session.add(row)
-                retry_after = getattr(error, "retry_after", None)
-                self._audit(
-                    session,
-                    row,
-                    "outbox.retry_scheduled",
-                    {"reason": reason, "wait_s": round(wait, 3), "retry_after": retry_after},
-                )
-                stats.retried += 1
+            self._audit(session, claim.row, entry, detail, attempts=attempts)
+        if entry == "outbox.sent":
+            stats.sent += 1
+        elif entry == "outbox.dead":
+            stats.dead += 1
+        else:
+            stats.retried += 1
 
     def _claim_lost(
         self,
@@ -530,7 +534,13 @@ class Dispatcher:
         self._audit(session, row, "outbox.dead", {"reason": reason, **(detail or {})})
 
     def _audit(
-        self, session: Session, row: OutboxMessage, kind: str, payload: dict[str, object]
+        self,
+        session: Session,
+        row: OutboxMessage,
+        kind: str,
+        payload: dict[str, object],
+        *,
+        attempts: int | None = None,
     ) -> None:
         audit.append(
             session,
@@ -543,7 +553,7 @@ class Dispatcher:
             payload={
                 "channel": row.channel,
                 "key": row.idempotency_key,
-                "attempts": row.attempts,
+                "attempts": row.attempts if attempts is None else attempts,
                 **payload,
             },
         )
