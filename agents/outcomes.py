@@ -1,10 +1,15 @@
 """The closed loop: credit outcomes to the actions that preceded them, and compare holdouts.
 
 Outcomes are events in `core.tables.Event` (a purchase, a click, an unsubscribe). Each is
-credited to the last journey action sent to that customer within the attribution window
-(last touch), once: `journey_attributions` is unique per (event, decision, kind), so replaying
-events or re-running a node never counts an outcome twice. Each credit calls `record_outcome`,
-which updates decisioning's bandit and propensity data.
+credited to the last message *delivered* to that customer before it, within that message's
+attribution window (last touch), once: `journey_attributions` is unique per (event, decision,
+kind), so replaying events or re-running a node never counts an outcome twice. Each credit
+calls `record_outcome`, which updates decisioning's bandit and propensity data.
+
+Only outbox rows the dispatcher marked `sent` count, from their `sent_at`: a message that was
+held, dead-lettered or is still pending reached nobody and must not teach the bandit anything,
+neither a reward nor the zero of `settle_expired`. The window is the journey's `goal.window`
+(its newest runnable version) for journey messages, and the caller's default otherwise.
 """
 
 from __future__ import annotations
@@ -13,20 +18,25 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import ColumnElement, case, literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agents.journey.context import RecordOutcome
-from agents.journey.spec import JourneySpec, parse_duration
+from agents.journey.spec import JourneySpec, JourneySpecError, load_journey_yaml, parse_duration
+from agents.journey.store import RUNNABLE
 from agents.tables import Attribution, JourneyAssignment
 from core.clock import as_utc
-from core.tables import Event, OutboxMessage
+from core.tables import Event, Journey, OutboxMessage
 
 __all__ = [
+    "DEFAULT_WINDOW",
     "OUTCOME_EVENTS",
     "ArmFigures",
+    "AttributionWindows",
     "HoldoutComparison",
     "attribute_outcomes",
     "credit",
@@ -43,6 +53,59 @@ OUTCOME_EVENTS: Mapping[str, tuple[str, float]] = {
     "Email Unsubscribed": ("unsubscribe", -1.0),
     "SMS Unsubscribed": ("unsubscribe", -1.0),
 }
+DEFAULT_WINDOW = timedelta(days=7)  # messages outside a journey, and journeys without a goal
+
+
+@lru_cache(maxsize=256)
+def _goal_window(definition: str) -> timedelta | None:
+    """A stored journey definition's goal window (cached: definitions are immutable rows)."""
+    try:
+        spec = load_journey_yaml(definition)
+    except JourneySpecError:
+        return None
+    return parse_duration(spec.goal.window) if spec.goal else None
+
+
+class AttributionWindows:
+    """Each message's attribution window: its journey's `goal.window`, else `default`.
+
+    The journey's newest runnable (active or paused) version decides, or its newest version
+    when none is runnable, as `agents.journey.store.load_spec` would pick it.
+    """
+
+    def __init__(self, session: Session, default: timedelta = DEFAULT_WINDOW) -> None:
+        self.default = default
+        newest: dict[str, tuple[tuple[bool, int], str]] = {}  # slug -> (rank, definition)
+        for slug, version, status, definition in session.exec(
+            select(Journey.slug, Journey.version, Journey.status, Journey.definition)
+        ).all():
+            rank = (status in RUNNABLE, version)
+            if slug not in newest or rank > newest[slug][0]:
+                newest[slug] = (rank, definition)
+        self.by_slug = {
+            slug: window
+            for slug, (_, definition) in newest.items()
+            if (window := _goal_window(definition)) is not None
+        }
+
+    def of(self, journey_slug: str | None) -> timedelta:
+        return self.by_slug.get(journey_slug or "", self.default)
+
+    def sent_since(self, moment: datetime) -> ColumnElement[bool]:
+        """SQL: the row was sent no earlier than its own window before `moment`."""
+        return col(OutboxMessage.sent_at) >= self._cutoff(moment)
+
+    def sent_before(self, moment: datetime) -> ColumnElement[bool]:
+        """SQL: the row's own window had passed by `moment`."""
+        return col(OutboxMessage.sent_at) < self._cutoff(moment)
+
+    def _cutoff(self, moment: datetime) -> Any:
+        kind = OutboxMessage.__table__.c.sent_at.type  # type: ignore[attr-defined]
+        default = literal(moment - self.default, kind)
+        if not self.by_slug:
+            return default
+        whens = {slug: literal(moment - w, kind) for slug, w in self.by_slug.items()}
+        return case(whens, value=col(OutboxMessage.journey_slug), else_=default)
 
 
 def credit(
@@ -106,17 +169,29 @@ def settle_run(
     results: Mapping[str, Any],
     goal: Event | None,
 ) -> int:
-    """At the end of a run that reached its goal, credit the last action it sent.
+    """At the end of a run that reached its goal, credit the last action it delivered.
 
+    Only a message sent before the goal event and within the journey's goal window counts.
     A run that ends without its goal is not scored here: the customer may still convert
     within the window; `settle_expired` records the zero once the window has passed.
     """
-    sent = [
+    queued = [
         r["decision_id"]
         for r in results.values()
         if r.get("outcome") == "queued" and r.get("decision_id")
     ]
-    if not sent or goal is None:
+    if not queued or goal is None:
+        return 0
+    at = as_utc(goal.timestamp)
+    window = parse_duration(spec.goal.window) if spec.goal else DEFAULT_WINDOW
+    touch = session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.run_id == run_id, col(OutboxMessage.decision_id).in_(queued))
+        .where(OutboxMessage.status == "sent")
+        .where(col(OutboxMessage.sent_at) <= at, col(OutboxMessage.sent_at) >= at - window)
+        .order_by(col(OutboxMessage.sent_at).desc())
+    ).first()
+    if touch is None or touch.decision_id is None:
         return 0
     prop = spec.goal.revenue_property if spec.goal else "revenue"
     return int(
@@ -124,7 +199,7 @@ def settle_run(
             session,
             record_outcome,
             source_key=goal.message_id,
-            decision_id=sent[-1],
+            decision_id=touch.decision_id,
             kind="conversion",
             reward=1.0,
             customer_id=customer_id,
@@ -136,17 +211,27 @@ def settle_run(
 
 
 def settle_expired(
-    session: Session, *, record_outcome: RecordOutcome, now: datetime, window: timedelta
+    session: Session,
+    *,
+    record_outcome: RecordOutcome,
+    now: datetime,
+    window: timedelta = DEFAULT_WINDOW,
 ) -> int:
-    """Actions whose window passed without a conversion get a zero reward, once."""
+    """Delivered actions whose window passed without a conversion get a zero reward, once.
+
+    `window` is the default for messages outside a journey; a journey's own goal window
+    applies to its messages. Messages never sent are not scored at all.
+    """
+    windows = AttributionWindows(session, window)
     credited = select(Attribution.decision_id).where(
         col(Attribution.kind).in_(["conversion", "no_conversion"])
     )
     rows = session.exec(
         select(OutboxMessage)
         .where(col(OutboxMessage.decision_id).is_not(None))
-        .where(col(OutboxMessage.created_at) < now - window)
+        .where(OutboxMessage.status == "sent", windows.sent_before(now))
         .where(col(OutboxMessage.decision_id).not_in(credited))
+        .order_by(col(OutboxMessage.sent_at))
         .limit(1000)
     ).all()
     return sum(
@@ -170,16 +255,20 @@ def attribute_outcomes(
     *,
     record_outcome: RecordOutcome,
     since: datetime,
-    window: timedelta = timedelta(days=7),
+    window: timedelta = DEFAULT_WINDOW,
     events: Mapping[str, tuple[str, float]] = OUTCOME_EVENTS,
 ) -> int:
-    """Credit outcome events received since `since` to the last action sent in the window."""
+    """Credit outcome events received since `since` to the last message delivered before
+    each, within that message's window (`window` for messages outside a journey)."""
     rows = session.exec(
         select(Event)
         .where(col(Event.event).in_(list(events)), col(Event.received_at) >= since)
         .where(col(Event.customer_id).is_not(None))
         .order_by(col(Event.id))
     ).all()
+    if not rows:
+        return 0
+    windows = AttributionWindows(session, window)
     credited = 0
     for event in rows:
         kind, reward = events[str(event.event)]
@@ -188,10 +277,9 @@ def attribute_outcomes(
             select(OutboxMessage)
             .where(OutboxMessage.customer_id == event.customer_id)
             .where(col(OutboxMessage.decision_id).is_not(None))
-            .where(
-                col(OutboxMessage.created_at) <= at, col(OutboxMessage.created_at) >= at - window
-            )
-            .order_by(col(OutboxMessage.created_at).desc())
+            .where(OutboxMessage.status == "sent", col(OutboxMessage.sent_at) <= at)
+            .where(windows.sent_since(at))
+            .order_by(col(OutboxMessage.sent_at).desc())
         ).first()
         if touch is None or touch.decision_id is None:
             continue

@@ -12,17 +12,19 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from core import audit
 from core.clock import as_utc, utcnow
 from core.tables import OutboxMessage, new_id
 from tools.insert_once import insert_if_absent
 
-__all__ = ["OUTBOX_STATUSES", "enqueue", "idempotency_key"]
+__all__ = ["OUTBOX_STATUSES", "enqueue", "idempotency_key", "update_if_claimed"]
 
 # pending -> sending -> sent | failed (retry at next_attempt_at) | dead (reason in last_error);
 # held while a kill switch or a send-time check holds it (re-checked at next_attempt_at).
+# While `sending`, next_attempt_at is the claim's lease *and* its token: see update_if_claimed.
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "held", "dead")
 
 _SEPARATOR = "\x1f"  # unit separator: ("ab", "c") and ("a", "bc") must not collide
@@ -107,3 +109,27 @@ def enqueue(
             },
         )
     return row, created
+
+
+def update_if_claimed(session: Session, message_id: str, token: datetime, **values: Any) -> bool:
+    """Set `values` on the message only if it is still `sending` under the claim `token`.
+
+    A claim writes `next_attempt_at = now + lease` and keeps that value as its token. Claiming
+    needs `next_attempt_at <= now`, so any later claim (after the lease ran out) writes a
+    strictly later value: the token is unique per claim without a column of its own. This
+    compare-and-set is how a dispatcher checks it still owns a message right before the
+    provider call (renewing the lease: `next_attempt_at=` a later lease, which becomes the
+    token) and when it records the result; False means another dispatcher took it over.
+    The UPDATE also locks the row for the rest of the caller's transaction.
+    """
+    done = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.status) == "sending",
+            col(OutboxMessage.next_attempt_at) == token,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]

@@ -232,3 +232,14 @@ def track(engine: Engine, customer_id: str, name: str, *, at: datetime, **props:
 def outbox(engine: Engine) -> list[OutboxMessage]:
     with session_scope(engine) as session:
         return list(session.exec(select(OutboxMessage)).all())
+
+
+def mark_sent(engine: Engine, message_id: str, *, at: datetime, status: str = "sent") -> None:
+    """What the dispatcher records (tests that need a delivered message without a provider):
+    `status` at `at`; `sent_at` only when it was sent."""
+    with session_scope(engine) as session:
+        row = session.get(OutboxMessage, message_id)
+        assert row is not None
+        row.status = status
+        row.sent_at = at if status == "sent" else None
+        session.add(row)

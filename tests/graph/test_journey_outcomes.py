@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -13,7 +13,18 @@ from agents.journey.runner import JourneyRunner
 from agents.outcomes import attribute_outcomes, holdout_comparison, settle_expired
 from agents.tables import JourneyAssignment
 from core.db import session_scope
-from tests.graph.factories import ONE_STEP, Clock, Fakes, add_journey, fire, outbox, track
+from core.tables import OutboxMessage
+from tests.graph.factories import (
+    ONE_STEP,
+    Clock,
+    Fakes,
+    add_example,
+    add_journey,
+    fire,
+    mark_sent,
+    outbox,
+    track,
+)
 
 MakeRunner = Callable[..., JourneyRunner]
 
@@ -70,6 +81,7 @@ def test_click_after_send_is_credited_once_to_that_decision(
     fire(sqlite_engine, "one-step", "c1", at=clock.now())
     make_runner(sqlite_engine).run_until_idle()
     [message] = outbox(sqlite_engine)
+    mark_sent(sqlite_engine, message.id, at=message.created_at)
     when = message.created_at + timedelta(minutes=30)
     track(sqlite_engine, "c1", "Email Link Clicked", at=when)
     track(sqlite_engine, "c2", "Email Link Clicked", at=when)  # never contacted: no credit
@@ -92,6 +104,8 @@ def test_action_without_conversion_gets_zero_reward_once_window_has_passed(
     make_runner(sqlite_engine).run_until_idle()
     assert fakes.outcomes == []  # the window is still open
     by_customer = {m.customer_id: m for m in outbox(sqlite_engine)}
+    for message in by_customer.values():
+        mark_sent(sqlite_engine, message.id, at=message.created_at)
     track(
         sqlite_engine, "c1", "Order Completed", at=by_customer["c1"].created_at + timedelta(hours=2)
     )
@@ -112,3 +126,100 @@ def test_action_without_conversion_gets_zero_reward_once_window_has_passed(
             (by_customer["c2"].decision_id, "no_conversion"),
         ]
     )
+
+
+def _one_step_messages(
+    engine: Engine, make_runner: MakeRunner, clock: Clock, customers: list[str]
+) -> dict[str, OutboxMessage]:
+    add_journey(engine, ONE_STEP)  # goal window 3d
+    for customer in customers:
+        fire(engine, "one-step", customer, at=clock.now())
+    make_runner(engine).run_until_idle()
+    return {str(m.customer_id): m for m in outbox(engine)}
+
+
+def _direct_message(engine: Engine, customer_id: str, *, sent_at: datetime) -> OutboxMessage:
+    """A decisioned message sent outside any journey (the default window applies)."""
+    row = OutboxMessage(
+        idempotency_key=f"direct-{customer_id}",
+        channel="email",
+        customer_id=customer_id,
+        decision_id=f"direct-{customer_id}",
+        payload={},
+        status="sent",
+        sent_at=sent_at,
+    )
+    with session_scope(engine) as session:
+        session.add(row)
+    return row
+
+
+def test_only_messages_sent_before_the_outcome_get_credit(
+    engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    by_customer = _one_step_messages(engine, make_runner, clock, ["c1", "c2", "c3", "c4", "c5"])
+    at = by_customer["c1"].created_at
+    mark_sent(engine, by_customer["c1"].id, at=at)
+    mark_sent(engine, by_customer["c2"].id, at=at, status="dead")
+    mark_sent(engine, by_customer["c3"].id, at=at, status="held")  # c4 stays pending
+    mark_sent(engine, by_customer["c5"].id, at=at + timedelta(hours=2))  # after the click
+    for customer in by_customer:
+        track(engine, customer, "Email Link Clicked", at=at + timedelta(hours=1))
+    with session_scope(engine) as session:
+        credited = attribute_outcomes(
+            session, record_outcome=fakes.record_outcome, since=at - timedelta(hours=1)
+        )
+    assert credited == 1
+    assert [o["decision_id"] for o in fakes.outcomes] == [by_customer["c1"].decision_id]
+
+
+def test_the_journey_goal_window_bounds_credit_and_the_default_applies_without_one(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    by_customer = _one_step_messages(sqlite_engine, make_runner, clock, ["c1"])
+    at = by_customer["c1"].created_at
+    mark_sent(sqlite_engine, by_customer["c1"].id, at=at)
+    direct = _direct_message(sqlite_engine, "c9", sent_at=at)
+    four_days = at + timedelta(days=4)  # past the journey's 3d, within the default 7d
+    track(sqlite_engine, "c1", "Email Link Clicked", at=four_days)
+    track(sqlite_engine, "c9", "Email Link Clicked", at=four_days)
+    with session_scope(sqlite_engine) as session:
+        attribute_outcomes(
+            session, record_outcome=fakes.record_outcome, since=at, window=timedelta(days=7)
+        )
+    assert [o["decision_id"] for o in fakes.outcomes] == [direct.decision_id]
+
+
+def test_zero_reward_goes_only_to_sent_messages_once_their_own_window_passed(
+    engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    by_customer = _one_step_messages(engine, make_runner, clock, ["c1", "c2", "c3"])
+    at = by_customer["c1"].created_at
+    mark_sent(engine, by_customer["c1"].id, at=at)
+    mark_sent(engine, by_customer["c2"].id, at=at, status="dead")  # c3 stays pending
+    direct = _direct_message(engine, "c9", sent_at=at)
+
+    def settle(now: datetime) -> list[str]:
+        with session_scope(engine) as session:
+            settle_expired(
+                session, record_outcome=fakes.record_outcome, now=now, window=timedelta(days=7)
+            )
+        return [o["decision_id"] for o in fakes.outcomes if o["kind"] == "no_conversion"]
+
+    assert settle(at + timedelta(days=4)) == [by_customer["c1"].decision_id]  # 3d journey
+    assert settle(at + timedelta(days=8)) == [by_customer["c1"].decision_id, direct.decision_id]
+    assert settle(at + timedelta(days=30)) == [by_customer["c1"].decision_id, direct.decision_id]
+
+
+def test_a_goal_reached_before_the_email_was_sent_credits_nothing(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    add_example(sqlite_engine, "winback")
+    fire(sqlite_engine, "winback", "c1", at=clock.now())
+    runner = make_runner(sqlite_engine)
+    runner.run_until_idle()
+    clock.advance(hours=5)
+    track(sqlite_engine, "c1", "Order Completed", at=clock.now(), revenue=42.5)
+    stats = runner.run_until_idle()  # the email is still in the outbox, never delivered
+    assert stats.resumed_goal == 1 and stats.completed == 1
+    assert [o for o in fakes.outcomes if o["kind"] == "conversion"] == []
