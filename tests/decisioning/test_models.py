@@ -143,8 +143,10 @@ def test_bench_runs_with_tiny_sizes() -> None:
 def test_own_logged_decisions_feed_the_same_evaluator() -> None:
     from decisioning.simulation import simulate_and_evaluate
 
-    est, rows = simulate_and_evaluate(n=30, seed=2)
-    assert rows == 30
+    est, result = simulate_and_evaluate(n=40, seed=2)
+    assert result.arm == "model" and result.cross_fitted
+    assert result.n_logged + result.excluded["rules_arm"] == 40
+    assert 0 < result.n_logged < 40  # the production mix: both arms decide, one is evaluated
     assert 0.0 <= est["logged"].value <= 1.0
     for name in ("ips", "snips", "dr"):
         assert est[name].lo <= est[name].value <= est[name].hi
