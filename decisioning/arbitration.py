@@ -20,7 +20,7 @@ from core.domain import DecisionContext, Outcome, ProfileView
 from decisioning import holdout as hold
 from decisioning.bandit import BanditModel, top_contributions
 from decisioning.catalog import ActionSpec, Catalog
-from decisioning.features import FEATURE_NAMES, eval_rule, feature_vector
+from decisioning.features import FEATURE_NAMES, MISSING, eval_rule, feature_vector, lookup
 from decisioning.suitability import PastDecision, SuitabilityCheck, budget_check
 from decisioning.timing import preferred_channel
 
@@ -137,6 +137,46 @@ def _eligibility(
     return checks
 
 
+def _cold_start_drivers(
+    action: ActionSpec, profile: ProfileView, lever: float, pref_reason: str
+) -> list[dict[str, Any]]:
+    """What drives a candidate the model knows nothing about yet (all its weights are zero).
+
+    Its estimate is the catalog prior, so the customer-specific reasons it is a candidate are
+    the eligibility rules it passed; then the channel lever and the prior itself.
+    """
+    drivers: list[dict[str, Any]] = []
+    for rule in action.eligibility:
+        actual = lookup(profile, rule.field)
+        _, reason = eval_rule(profile, rule)
+        drivers.append(
+            {
+                "feature": rule.field,
+                "value": None if actual is MISSING else actual,
+                "source": "eligibility_rule",
+                "reason": reason,
+            }
+        )
+    if lever != 1.0:
+        drivers.append(
+            {
+                "feature": "preferred_channel",
+                "value": action.channel,
+                "source": "channel_lever",
+                "reason": f"x{lever:g}: {pref_reason}",
+            }
+        )
+    drivers.append(
+        {
+            "feature": "prior",
+            "value": action.base_propensity,
+            "source": "catalog_prior",
+            "reason": "no outcomes learned for this action yet: P(response) is the prior",
+        }
+    )
+    return drivers
+
+
 def _suitability(
     action: ActionSpec,
     profile: ProfileView,
@@ -202,6 +242,7 @@ def arbitrate(
             lever = CHANNEL_LEVER if pref == action.channel else 1.0
             score = est.p_response * action.value * action.priority * lever - action.cost
             rank_score = score + action.value * est.bonus
+            top = top_contributions(est.contributions)
             cand.update(
                 prior=action.base_propensity,
                 p_response=round(est.p_response, 5),
@@ -211,7 +252,8 @@ def arbitrate(
                 levers={"priority": action.priority, "channel_preference": lever},
                 score=round(score, 5),
                 rank_score=round(rank_score, 5),
-                top_features=top_contributions(est.contributions),
+                top_features=top or _cold_start_drivers(action, profile, lever, pref_reason),
+                top_features_source="model" if top else "cold_start",
                 needs_review=action.needs_review or escalate,
             )
             passed.append((action, rank_score, cand))

@@ -25,7 +25,7 @@ from decisioning.catalog import Catalog, load_catalog
 from decisioning.holdout import get_decisioning_settings
 from decisioning.suitability import PastDecision, SuitabilityCheck
 from decisioning.tables import BanditArm
-from decisioning.timing import best_send_time
+from decisioning.timing import send_time
 
 if TYPE_CHECKING:
     from decisioning.churn import ChurnModel
@@ -131,16 +131,20 @@ def decide(
     )
     action = result.action
     send_at: datetime | None = None
+    send_reason: str | None = None
     if action is not None and action.channel in _TIMED_CHANNELS:
-        send_at = best_send_time(profile, now)
+        send_at, send_reason = send_time(profile, now)
     elif action is not None and not action.inbound:
-        send_at = now
+        send_at, send_reason = now, f"{action.channel} is not timed: now"
+    elif action is not None:
+        send_reason = "inbound: shown when the page asks"
     decision_id = new_id()
     explanation = {
         "decision_id": decision_id,
         "decided_at": now.isoformat(),
         **result.explanation,
         "send_at": send_at.isoformat() if send_at else None,
+        "send_at_reason": send_reason,
         "needs_review": result.needs_review,
     }
     churn_version = (result.explanation.get("churn") or {}).get("model_version")

@@ -14,7 +14,7 @@ import numpy as np
 from core.domain import ProfileView
 from decisioning.catalog import Rule
 
-__all__ = ["FEATURE_NAMES", "eval_rule", "feature_vector", "lookup"]
+__all__ = ["FEATURE_NAMES", "MISSING", "eval_rule", "feature_vector", "lookup"]
 
 FEATURE_NAMES = (
     "bias",
@@ -27,7 +27,7 @@ FEATURE_NAMES = (
     "new_customer",
 )
 
-_MISSING = object()
+MISSING = object()  # what `lookup` returns for an absent field
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -65,19 +65,19 @@ def lookup(profile: ProfileView, path: str) -> Any:
     node: Any = getattr(profile, head)
     for key in rest:
         if not isinstance(node, dict) or key not in node:
-            return _MISSING
+            return MISSING
         node = node[key]
-    return _MISSING if node is None else node
+    return MISSING if node is None else node
 
 
 def eval_rule(profile: ProfileView, rule: Rule) -> tuple[bool, str]:
     """(passed, reason) for one eligibility rule; a missing field fails every comparison."""
     actual = lookup(profile, rule.field)
     if rule.op == "exists":
-        return actual is not _MISSING, rule.describe()
+        return actual is not MISSING, rule.describe()
     if rule.op == "missing":
-        return actual is _MISSING, rule.describe()
-    if actual is _MISSING:
+        return actual is MISSING, rule.describe()
+    if actual is MISSING:
         return False, f"{rule.describe()}: {rule.field} unknown"
     try:
         passed = _compare(actual, rule.op, rule.value)
