@@ -137,7 +137,12 @@ def test_bench_runs_with_tiny_sizes() -> None:
 
     report = measure(200).as_dict()
     assert report["bench"] == "decide"
-    assert {"decisions_per_s", "p99_ms", "model_to_rules_ratio"} <= set(report["metrics"])
+    metrics = report["metrics"]
+    assert {"decisions_per_s", "p99_ms", "p99_cpu_ms", "model_to_rules_ratio"} <= set(metrics)
+    assert {"p99_ms_gc_off", "p99_wait_ms", "gc_collections"} <= set(metrics)
+    # decision history is part of the workload: cooldowns and the offer budget really block
+    assert metrics["cooldown_blocks_per_decision"] > 0
+    assert metrics["budget_blocks_per_decision"] > 0
 
 
 def test_own_logged_decisions_feed_the_same_evaluator() -> None:
