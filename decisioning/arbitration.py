@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from core.audit import digest
@@ -20,7 +20,15 @@ from core.domain import DecisionContext, Outcome, ProfileView
 from decisioning import holdout as hold
 from decisioning.bandit import BanditModel, top_contributions
 from decisioning.catalog import ActionSpec, Catalog
-from decisioning.features import FEATURE_NAMES, eval_rule, feature_vector
+from decisioning.features import (
+    FEATURE_NAMES,
+    MISSING,
+    eval_compiled,
+    eval_rule,
+    feature_vector,
+    lookup,
+)
+from decisioning.plan import ActionPlan, catalog_ids, catalog_plan
 from decisioning.suitability import PastDecision, SuitabilityCheck, budget_check
 from decisioning.timing import preferred_channel
 
@@ -28,12 +36,12 @@ __all__ = ["NOTHING", "Arbitration", "PolicyConfig", "arbitrate"]
 
 NOTHING = "do_nothing"
 CHANNEL_LEVER = 1.15  # boost for the customer's preferred channel
-# Email and audience may rely on implied consent (a purchase); sms and push need express opt-in.
-_CONSENT_OK = {
-    "email": {"subscribed", "implied"},
-    "audience": {"subscribed", "implied"},
-    "sms": {"subscribed"},
-    "push": {"subscribed"},
+_STEP_ACTION = "step allows this action"
+_STEP_CHANNEL = "step allows channel"
+_INBOUND = "web placements answer inbound requests only"
+_REACHABLE = {
+    "email": {True: "email address on file", False: "no email address"},
+    "sms": {True: "phone number on file", False: "no phone number"},
 }
 
 
@@ -79,62 +87,140 @@ def _seed(profile: ProfileView, ctx: DecisionContext, now: datetime) -> int:
     return int(digest([*key, ctx.placement, now.isoformat()])[:12], 16)
 
 
-def _applicability(action: ActionSpec, ctx: DecisionContext) -> list[dict[str, Any]]:
+class _Request:
+    """Per-decision facts every candidate's filters read: computed once, not per action."""
+
+    def __init__(
+        self,
+        profile: ProfileView,
+        ctx: DecisionContext,
+        history: Sequence[PastDecision],
+        now: datetime,
+    ) -> None:
+        self.profile = profile
+        self.ctx = ctx
+        self.now = now
+        self.allowed_actions = None if ctx.allowed_actions is None else set(ctx.allowed_actions)
+        self.allowed_channels = None if ctx.allowed_channels is None else set(ctx.allowed_channels)
+        self.placement_text = f"placement {ctx.placement!r} in "
+        self.trigger_text = f"trigger {ctx.trigger!r} in "
+        self.journey_text = f"journey {ctx.journey_slug!r} in "
+        self.last_chosen: dict[str, datetime] = {}
+        for past in history:
+            seen = self.last_chosen.get(past.action_id)
+            if seen is None or past.at > seen:
+                self.last_chosen[past.action_id] = past.at
+        self._consent: dict[str, Any] = {}
+        self._reachable: dict[str, bool] = {}
+
+    def consent_status(self, channel: str) -> Any:
+        if channel not in self._consent:
+            record = self.profile.consent.get(channel) or {}
+            self._consent[channel] = record.get("status", "unknown")
+        return self._consent[channel]
+
+    def reachable(self, channel: str) -> bool:
+        if channel not in self._reachable:
+            on_file = self.profile.email if channel == "email" else self.profile.phone
+            self._reachable[channel] = on_file is not None
+        return self._reachable[channel]
+
+
+def _applicability(plan: ActionPlan, req: _Request) -> tuple[list[dict[str, Any]], bool]:
+    """The applicability checks of one action and whether all passed."""
+    action, ctx = plan.action, req.ctx
     checks: list[dict[str, Any]] = []
+    every = True
 
-    def add(check: str, passed: bool, reason: str) -> None:
-        checks.append(
-            {"stage": "applicability", "check": check, "passed": passed, "reason": reason}
-        )
+    def add(check: str, ok: bool, reason: str) -> None:
+        nonlocal every
+        every = every and ok
+        checks.append({"stage": "applicability", "check": check, "passed": ok, "reason": reason})
 
-    if ctx.allowed_actions is not None:
-        add("allowed_actions", action.id in ctx.allowed_actions, "step allows this action")
-    if ctx.allowed_channels is not None:
-        add("allowed_channels", action.channel in ctx.allowed_channels, "step allows channel")
-    rules = action.applicability
+    if req.allowed_actions is not None:
+        add("allowed_actions", action.id in req.allowed_actions, _STEP_ACTION)
+    if req.allowed_channels is not None:
+        add("allowed_channels", action.channel in req.allowed_channels, _STEP_CHANNEL)
     if ctx.placement is not None:
-        ok = action.inbound and ctx.placement in rules.placements
-        add("placement", ok, f"placement {ctx.placement!r} in {rules.placements}")
+        ok = action.inbound and ctx.placement in plan.placements
+        add("placement", ok, req.placement_text + plan.placements_text)
     else:
-        add("outbound", not action.inbound, "web placements answer inbound requests only")
-    if rules.triggers and ctx.placement is None:
-        add(
-            "trigger", ctx.trigger in rules.triggers, f"trigger {ctx.trigger!r} in {rules.triggers}"
-        )
-    if rules.journeys:
-        ok = ctx.journey_slug in rules.journeys
-        add("journey", ok, f"journey {ctx.journey_slug!r} in {rules.journeys}")
-    return checks
+        add("outbound", not action.inbound, _INBOUND)
+        if plan.triggers:
+            ok = ctx.trigger in plan.triggers
+            add("trigger", ok, req.trigger_text + plan.triggers_text)
+    if plan.journeys:
+        ok = ctx.journey_slug in plan.journeys
+        add("journey", ok, req.journey_text + plan.journeys_text)
+    return checks, every
 
 
-def _eligibility(
-    action: ActionSpec, profile: ProfileView, history: Sequence[PastDecision], now: datetime
-) -> list[dict[str, Any]]:
+def _eligibility(plan: ActionPlan, req: _Request) -> tuple[list[dict[str, Any]], bool]:
+    """The eligibility checks of one action (all of them, for the record) and whether all passed."""
+    action = plan.action
     checks: list[dict[str, Any]] = []
+    every = True
 
-    def add(check: str, passed: bool, reason: str) -> None:
-        checks.append({"stage": "eligibility", "check": check, "passed": passed, "reason": reason})
+    def add(check: str, ok: bool, reason: str) -> None:
+        nonlocal every
+        every = every and ok
+        checks.append({"stage": "eligibility", "check": check, "passed": ok, "reason": reason})
 
-    allowed = _CONSENT_OK.get(action.channel)
-    if allowed is not None:
-        status = (profile.consent.get(action.channel) or {}).get("status", "unknown")
-        add("consent", status in allowed, f"{action.channel} consent {status!r}")
-    if action.channel == "email":
-        ok = profile.email is not None
-        add("reachable", ok, "email address on file" if ok else "no email address")
-    elif action.channel == "sms":
-        ok = profile.phone is not None
-        add("reachable", ok, "phone number on file" if ok else "no phone number")
-    for rule in action.eligibility:
-        passed, reason = eval_rule(profile, rule)
-        add("rule", passed, reason)
-    if action.cooldown_days:
-        since = now - timedelta(days=action.cooldown_days)
-        last = max((p.at for p in history if p.action_id == action.id), default=None)
-        ok = last is None or last < since
+    if plan.consent_ok is not None:
+        status = req.consent_status(action.channel)
+        add("consent", status in plan.consent_ok, f"{action.channel} consent {status!r}")
+    if action.channel in _REACHABLE:
+        ok = req.reachable(action.channel)
+        add("reachable", ok, _REACHABLE[action.channel][ok])
+    for rule in plan.rules:
+        ok, reason = eval_compiled(req.profile, rule)
+        add("rule", ok, reason)
+    if plan.cooldown is not None:
+        last = req.last_chosen.get(action.id)
+        ok = last is None or last < req.now - plan.cooldown
         when = "never" if last is None else last.isoformat(timespec="seconds")
-        add("cooldown", ok, f"last chosen {when}; cooldown {action.cooldown_days:g} days")
-    return checks
+        add("cooldown", ok, f"last chosen {when}; {plan.cooldown_text}")
+    return checks, every
+
+
+def _cold_start_drivers(
+    action: ActionSpec, profile: ProfileView, lever: float, pref_reason: str
+) -> list[dict[str, Any]]:
+    """What drives a candidate the model knows nothing about yet (all its weights are zero).
+
+    Its estimate is the catalog prior, so the customer-specific reasons it is a candidate are
+    the eligibility rules it passed; then the channel lever and the prior itself.
+    """
+    drivers: list[dict[str, Any]] = []
+    for rule in action.eligibility:
+        actual = lookup(profile, rule.field)
+        _, reason = eval_rule(profile, rule)
+        drivers.append(
+            {
+                "feature": rule.field,
+                "value": None if actual is MISSING else actual,
+                "source": "eligibility_rule",
+                "reason": reason,
+            }
+        )
+    if lever != 1.0:
+        drivers.append(
+            {
+                "feature": "preferred_channel",
+                "value": action.channel,
+                "source": "channel_lever",
+                "reason": f"x{lever:g}: {pref_reason}",
+            }
+        )
+    drivers.append(
+        {
+            "feature": "prior",
+            "value": action.base_propensity,
+            "source": "catalog_prior",
+            "reason": "no outcomes learned for this action yet: P(response) is the prior",
+        }
+    )
+    return drivers
 
 
 def _suitability(
@@ -184,38 +270,49 @@ def arbitrate(
     checks = [budget_check(catalog.limits, history), *suitability]
     arm = policy.force_arm or hold.policy_arm(profile.customer_id, model_share=policy.model_share)
 
+    req = _Request(profile, ctx, history, now)
     candidates: list[dict[str, Any]] = []
-    passed: list[tuple[ActionSpec, float, dict[str, Any]]] = []
-    for action in catalog.actions:
+    survivors: list[tuple[int, ActionSpec, dict[str, Any], bool]] = []
+    for row, plan in enumerate(catalog_plan(catalog)):
+        action = plan.action
         cand: dict[str, Any] = {"action_id": action.id, "channel": action.channel}
-        filters = _applicability(action, ctx)
-        if all(f["passed"] for f in filters):
-            filters += _eligibility(action, profile, history, now)
+        filters, ok = _applicability(plan, req)
+        if ok:
+            found_eligible, ok = _eligibility(plan, req)
+            filters += found_eligible
         escalate = False
-        if all(f["passed"] for f in filters):
+        if ok:
             found, escalate = _suitability(action, profile, now, checks)
             filters += found
+            ok = all(f["passed"] for f in found)
         cand["filters"] = filters
-        cand["passed"] = all(f["passed"] for f in filters)
-        if cand["passed"]:
-            est = bandit.estimate(action.id, x, action.base_propensity)
-            lever = CHANNEL_LEVER if pref == action.channel else 1.0
-            score = est.p_response * action.value * action.priority * lever - action.cost
-            rank_score = score + action.value * est.bonus
-            cand.update(
-                prior=action.base_propensity,
-                p_response=round(est.p_response, 5),
-                ucb_bonus=round(est.bonus, 5),
-                value=action.value,
-                cost=action.cost,
-                levers={"priority": action.priority, "channel_preference": lever},
-                score=round(score, 5),
-                rank_score=round(rank_score, 5),
-                top_features=top_contributions(est.contributions),
-                needs_review=action.needs_review or escalate,
-            )
-            passed.append((action, rank_score, cand))
+        cand["passed"] = ok
+        if ok:
+            survivors.append((row, action, cand, escalate))
         candidates.append(cand)
+    estimates = bandit.stack(catalog_ids(catalog)).estimate(
+        [r for r, *_ in survivors], x, [a.base_propensity for _, a, *_ in survivors]
+    )
+    passed: list[tuple[ActionSpec, float, dict[str, Any]]] = []
+    for (_, action, cand, escalate), est in zip(survivors, estimates, strict=True):
+        lever = CHANNEL_LEVER if pref == action.channel else 1.0
+        score = est.p_response * action.value * action.priority * lever - action.cost
+        rank_score = score + action.value * est.bonus
+        top = top_contributions(est.contributions)
+        cand.update(
+            prior=action.base_propensity,
+            p_response=round(est.p_response, 5),
+            ucb_bonus=round(est.bonus, 5),
+            value=action.value,
+            cost=action.cost,
+            levers={"priority": action.priority, "channel_preference": lever},
+            score=round(score, 5),
+            rank_score=round(rank_score, 5),
+            top_features=top or _cold_start_drivers(action, profile, lever, pref_reason),
+            top_features_source="model" if top else "cold_start",
+            needs_review=action.needs_review or escalate,
+        )
+        passed.append((action, rank_score, cand))
     candidates.append(
         {"action_id": NOTHING, "channel": None, "filters": [], "passed": True, "score": 0.0}
     )

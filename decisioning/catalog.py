@@ -7,8 +7,9 @@ and whether a human must review it. A bad file fails loudly with the field that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "examples" / "catalog.yaml"
+
+T = TypeVar("T")
 
 RuleOp = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not_in", "exists", "missing"]
 
@@ -150,6 +153,7 @@ class Catalog(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     actions: list[ActionSpec] = Field(min_length=1)
     _by_id: dict[str, ActionSpec] = PrivateAttr(default_factory=dict)
+    _memo: dict[str, tuple[list[ActionSpec], Any]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Catalog:
@@ -173,6 +177,18 @@ class Catalog(BaseModel):
     @property
     def ids(self) -> list[str]:
         return [a.id for a in self.actions]
+
+    def memo(self, key: str, build: Callable[[Catalog], T]) -> T:
+        """Work done once per catalog, not per decision (arbitration's compiled rules).
+
+        Rebuilt when `actions` is another list (a `model_copy(update=...)` shares this memo).
+        """
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not self.actions:
+            hit = (self.actions, build(self))
+            self._memo[key] = hit
+        value: T = hit[1]
+        return value
 
 
 def _field_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ class CdnowSplit:
     """Per-customer calibration-period summaries and holdout labels (arrays aligned by row)."""
 
     customer_ids: list[str]
-    computed: list[dict[str, object]]  # the profile traits a CDP would hold at the cut-off
+    computed: list[dict[str, object]]  # the CDP's computed traits at the cut-off, same keys
     x: np.ndarray  # repeat purchase days (BG/NBD)
     t_x: np.ndarray  # weeks from first to last purchase
     big_t: np.ndarray  # weeks from first purchase to the cut-off
@@ -78,8 +78,8 @@ def load_cdnow(path: Path | None = None) -> CdnowSplit:
                 "recency_days": (CUTOFF - last).days,
                 "order_count": len(before),
                 "frequency": len(days) - 1,
-                "monetary": round(total, 2),
-                "order_value": round(total / len(before), 2),
+                "order_value": round(total, 2),  # the CDP's meanings: total spend ...
+                "monetary": round(total / len(before), 2),  # ... and the average order
                 "first_order_at": first.isoformat(),
                 "last_order_at": last.isoformat(),
             }

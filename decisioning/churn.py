@@ -19,7 +19,15 @@ import numpy as np
 
 from core.audit import digest
 
-__all__ = ["CHURN_FEATURES", "ChurnModel", "churn_features", "load_or_train", "train"]
+__all__ = [
+    "AVERAGE_ORDER",
+    "CHURN_FEATURES",
+    "TOTAL_SPEND",
+    "ChurnModel",
+    "churn_features",
+    "load_or_train",
+    "train",
+]
 
 CHURN_FEATURES = (
     "log_recency_days",
@@ -51,11 +59,18 @@ def _day(value: Any) -> date | None:
     return None
 
 
+# The CDP's computed traits, by meaning (cdp/traits.py, docs/cdp.md); cdnow.py writes the same.
+TOTAL_SPEND = "order_value"  # sum of all orders
+AVERAGE_ORDER = "monetary"  # average order value
+
+
 def churn_features(computed: dict[str, Any]) -> np.ndarray:
     """The raw feature vector (CHURN_FEATURES order) from a profile's computed traits.
 
-    Missing traits degrade gracefully: no order count means one order, no recency means
-    a year, no first/last order dates mean tenure equals recency.
+    Fields are read by their CDP meaning: total spend is `order_value`, the average order is
+    `monetary` (used only when the total is missing). Missing traits degrade gracefully: no
+    order count means one order, no recency means a year, no first/last order dates mean
+    tenure equals recency.
     """
     recency = _num(computed.get("recency_days"))
     recency = 365.0 if recency is None else max(recency, 0.0)
@@ -64,11 +79,10 @@ def churn_features(computed: dict[str, Any]) -> np.ndarray:
         freq = _num(computed.get("frequency"))
         orders = (freq + 1) if freq is not None else 1.0
     orders = max(orders, 1.0)
-    monetary = _num(computed.get("monetary"))
-    if monetary is None:
-        avg = _num(computed.get("order_value")) or 0.0
-        monetary = avg * orders
-    monetary = max(monetary, 0.0)
+    total = _num(computed.get(TOTAL_SPEND))
+    if total is None:
+        total = (_num(computed.get(AVERAGE_ORDER)) or 0.0) * orders
+    total = max(total, 0.0)
     first, last = _day(computed.get("first_order_at")), _day(computed.get("last_order_at"))
     span = (last - first).days if first and last and last >= first else 0
     tenure = recency + span
@@ -76,9 +90,9 @@ def churn_features(computed: dict[str, Any]) -> np.ndarray:
         [
             math.log1p(recency),
             math.log1p(orders),
-            math.log1p(monetary),
+            math.log1p(total),
             math.log1p(tenure),
-            math.log1p(monetary / orders),
+            math.log1p(total / orders),
             recency / tenure if tenure > 0 else 1.0,
         ]
     )

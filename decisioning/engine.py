@@ -19,18 +19,25 @@ from core import audit
 from core.clock import as_utc
 from core.domain import DecisionContext, DecisionOutcome, ProfileView
 from core.tables import Decision, new_id
-from decisioning.arbitration import PolicyConfig, arbitrate
+from decisioning.arbitration import NOTHING, Arbitration, PolicyConfig, arbitrate
 from decisioning.bandit import MODEL_NAME, ArmState, BanditModel
 from decisioning.catalog import Catalog, load_catalog
 from decisioning.holdout import get_decisioning_settings
 from decisioning.suitability import PastDecision, SuitabilityCheck
 from decisioning.tables import BanditArm
-from decisioning.timing import best_send_time
+from decisioning.timing import send_time
 
 if TYPE_CHECKING:
     from decisioning.churn import ChurnModel
 
-__all__ = ["SuitabilityCheck", "decide", "default_catalog", "load_bandit", "recent_decisions"]
+__all__ = [
+    "SuitabilityCheck",
+    "decide",
+    "default_catalog",
+    "load_bandit",
+    "recent_decisions",
+    "record_holdout",
+]
 
 ACTOR = "decisioning"
 HISTORY_DAYS = 30  # the offer budget looks back this far; cooldowns may look further
@@ -118,7 +125,52 @@ def decide(
     """
     now = as_utc(now)
     catalog = catalog or default_catalog()
-    result = arbitrate(
+    result = _arbitrate(session, profile, ctx, now, catalog, suitability, churn_model, policy)
+    return _store(session, profile, ctx, now, catalog, result, actor)
+
+
+def record_holdout(
+    session: Session,
+    profile: ProfileView,
+    ctx: DecisionContext,
+    *,
+    now: datetime,
+    control: str,
+    catalog: Catalog | None = None,
+    suitability: Sequence[SuitabilityCheck] = (),
+    churn_model: ChurnModel | None = None,
+    policy: PolicyConfig | None = None,
+    actor: str = ACTOR,
+) -> DecisionOutcome:
+    """Record that a caller's own control group kept `profile` from any action here.
+
+    A journey assigns its holdout arm itself and then does not ask for a decision; without a
+    row those customers vanish from lift measurement. This runs the same arbitration (so the
+    row says what treatment would have chosen), then stores it held out: `holdout=true`, no
+    action, `chosen.reason` "journey_holdout" (or "holdout" outside a journey),
+    `holdout.control` = `control` (e.g. "journey:cart-recovery"). Like every holdout it never
+    counts for cooldowns or budgets, teaches the bandit nothing and is left out of OPE.
+    """
+    control = control.strip()
+    if not control:
+        raise ValueError("control: name the control group, e.g. 'journey:<slug>'")
+    now = as_utc(now)
+    catalog = catalog or default_catalog()
+    result = _arbitrate(session, profile, ctx, now, catalog, suitability, churn_model, policy)
+    return _store(session, profile, ctx, now, catalog, _held_out(result, ctx, control), actor)
+
+
+def _arbitrate(
+    session: Session,
+    profile: ProfileView,
+    ctx: DecisionContext,
+    now: datetime,
+    catalog: Catalog,
+    suitability: Sequence[SuitabilityCheck],
+    churn_model: ChurnModel | None,
+    policy: PolicyConfig | None,
+) -> Arbitration:
+    return arbitrate(
         profile,
         ctx,
         now=now,
@@ -129,18 +181,59 @@ def decide(
         policy=policy,
         churn_explanation=_churn_explanation(profile, churn_model),
     )
+
+
+def _held_out(result: Arbitration, ctx: DecisionContext, control: str) -> Arbitration:
+    """`result` as a holdout of `control`: nothing chosen, the would-be choice kept."""
+    explanation = dict(result.explanation)
+    chosen = explanation["chosen"]
+    would_have = result.action.id if result.action else chosen.get("would_have_chosen")
+    explanation["holdout"] = {
+        **explanation["holdout"],
+        "journey_holdout": bool(ctx.journey_slug) or explanation["holdout"]["journey_holdout"],
+        "control": control,
+    }
+    explanation["chosen"] = {
+        "action_id": NOTHING,
+        "reason": "journey_holdout" if ctx.journey_slug else "holdout",
+        "would_have_chosen": would_have,
+    }
+    return Arbitration(
+        action=None,
+        score=None,
+        policy_arm=result.policy_arm,
+        holdout=True,
+        needs_review=False,
+        explanation=explanation,
+    )
+
+
+def _store(
+    session: Session,
+    profile: ProfileView,
+    ctx: DecisionContext,
+    now: datetime,
+    catalog: Catalog,
+    result: Arbitration,
+    actor: str,
+) -> DecisionOutcome:
+    """Persist the Decision row and its `decision.made` audit entry; the outcome to return."""
     action = result.action
     send_at: datetime | None = None
+    send_reason: str | None = None
     if action is not None and action.channel in _TIMED_CHANNELS:
-        send_at = best_send_time(profile, now)
+        send_at, send_reason = send_time(profile, now)
     elif action is not None and not action.inbound:
-        send_at = now
+        send_at, send_reason = now, f"{action.channel} is not timed: now"
+    elif action is not None:
+        send_reason = "inbound: shown when the page asks"
     decision_id = new_id()
     explanation = {
         "decision_id": decision_id,
         "decided_at": now.isoformat(),
         **result.explanation,
         "send_at": send_at.isoformat() if send_at else None,
+        "send_at_reason": send_reason,
         "needs_review": result.needs_review,
     }
     churn_version = (result.explanation.get("churn") or {}).get("model_version")

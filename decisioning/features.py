@@ -7,6 +7,8 @@ model over them stays well conditioned; missing traits fall back to neutral valu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,16 @@ import numpy as np
 from core.domain import ProfileView
 from decisioning.catalog import Rule
 
-__all__ = ["FEATURE_NAMES", "eval_rule", "feature_vector", "lookup"]
+__all__ = [
+    "FEATURE_NAMES",
+    "MISSING",
+    "CompiledRule",
+    "compile_rule",
+    "eval_compiled",
+    "eval_rule",
+    "feature_vector",
+    "lookup",
+]
 
 FEATURE_NAMES = (
     "bias",
@@ -27,7 +38,7 @@ FEATURE_NAMES = (
     "new_customer",
 )
 
-_MISSING = object()
+MISSING = object()  # what `lookup` returns for an absent field
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -62,28 +73,53 @@ def feature_vector(profile: ProfileView, churn_risk: float | None = None) -> np.
 def lookup(profile: ProfileView, path: str) -> Any:
     """Value at a dotted path (`computed.open_cart.items`) or a sentinel when absent."""
     head, *rest = path.split(".")
+    return _walk(profile, head, rest)
+
+
+def _walk(profile: ProfileView, head: str, rest: Sequence[str]) -> Any:
     node: Any = getattr(profile, head)
     for key in rest:
         if not isinstance(node, dict) or key not in node:
-            return _MISSING
+            return MISSING
         node = node[key]
-    return _MISSING if node is None else node
+    return MISSING if node is None else node
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule with its path split and its description made once (per catalog, not decision)."""
+
+    rule: Rule
+    head: str
+    rest: tuple[str, ...]
+    described: str
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    head, *rest = rule.field.split(".")
+    return CompiledRule(rule, head, tuple(rest), rule.describe())
 
 
 def eval_rule(profile: ProfileView, rule: Rule) -> tuple[bool, str]:
     """(passed, reason) for one eligibility rule; a missing field fails every comparison."""
-    actual = lookup(profile, rule.field)
+    return eval_compiled(profile, compile_rule(rule))
+
+
+def eval_compiled(profile: ProfileView, compiled: CompiledRule) -> tuple[bool, str]:
+    """`eval_rule` for a compiled rule."""
+    rule = compiled.rule
+    actual = _walk(profile, compiled.head, compiled.rest)
     if rule.op == "exists":
-        return actual is not _MISSING, rule.describe()
+        return actual is not MISSING, compiled.described
     if rule.op == "missing":
-        return actual is _MISSING, rule.describe()
-    if actual is _MISSING:
-        return False, f"{rule.describe()}: {rule.field} unknown"
+        return actual is MISSING, compiled.described
+    if actual is MISSING:
+        return False, f"{compiled.described}: {rule.field} unknown"
     try:
         passed = _compare(actual, rule.op, rule.value)
     except TypeError:
         passed = False
-    return passed, f"{rule.describe()}: actual {actual!r}"
+    return passed, f"{compiled.described}: actual {actual!r}"
 
 
 def _compare(actual: Any, op: str, expected: Any) -> bool:

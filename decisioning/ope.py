@@ -6,7 +6,7 @@ probability pi_i = pi(a_i | x_i), and a reward model q):
   SNIPS sum(w_i r_i) / sum(w_i)                             self-normalised, lower variance
   DR    mean(sum_a pi(a|x_i) q(x_i, a) + w_i (r_i - q(x_i, a_i)))   unbiased if either part is right
 Intervals: percentile bootstrap over rows (95%). The same `OffPolicyData` is built from the
-Open Bandit Dataset (obd.py) and from cjo's own decisions (`from_decisions`).
+Open Bandit Dataset (obd.py) and from cjo's own decisions (ope_logs.py, model arm only).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """A small simulated closed loop on a real database, to exercise OPE on cjo's own logs.
 
 Customers are synthetic; their true response probability is hidden from cjo and depends on the
-action and one profile feature per action. cjo decides (with exploration), outcomes are drawn
-from the hidden truth and fed back through `record_outcome`, and the logs are then evaluated.
+action and one profile feature per action. cjo decides with the production mix (a model arm
+with exploration beside a rules arm), outcomes are drawn from the hidden truth and fed back
+through `record_outcome`, and the logs are then evaluated with `ope_logs.cross_fitted`: the
+model-arm decisions of each half, judged by a bandit replayed from the other half's outcomes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from decisioning.engine import decide, default_catalog, load_bandit
 from decisioning.features import FEATURE_NAMES, feature_vector
 from decisioning.learning import record_outcome
 from decisioning.ope import Interval, estimate_all
-from decisioning.ope_logs import from_decisions
+from decisioning.ope_logs import OwnLogEvaluation, cross_fitted
 
 __all__ = ["simulate_and_evaluate"]
 
@@ -30,6 +32,7 @@ START = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 def _customer(rng: random.Random, i: int) -> ProfileView:
     orders = rng.randint(0, 12)
+    average = rng.uniform(20, 120)
     yes = {"status": "subscribed"}
     return ProfileView(
         customer_id=f"sim-{i}",
@@ -39,7 +42,8 @@ def _customer(rng: random.Random, i: int) -> ProfileView:
             "churn_risk": rng.random(),
             "recency_days": rng.randint(1, 300),
             "order_count": orders,
-            "monetary": orders * rng.uniform(20, 120),
+            "order_value": round(orders * average, 2),  # CDP meanings: total spend ...
+            "monetary": round(average, 2) if orders else 0.0,  # ... and the average order
             "open_cart": {"items": rng.randint(0, 2), "value": rng.uniform(10, 150)},
         },
     )
@@ -52,12 +56,14 @@ def _true_p(catalog: Catalog, action_id: str, profile: ProfileView) -> float:
     return min(1.0, action.base_propensity * (0.5 + 2.5 * float(x[driver])))
 
 
-def simulate_and_evaluate(n: int = 300, seed: int = 5) -> tuple[dict[str, Interval], int]:
-    """Run `n` decisions with feedback in a temporary SQLite database; OPE of the final model."""
+def simulate_and_evaluate(
+    n: int = 300, seed: int = 5, *, model_share: float = 0.7
+) -> tuple[dict[str, Interval], OwnLogEvaluation]:
+    """Run `n` decisions with feedback in a temporary SQLite database; cross-fitted OPE."""
     rng = random.Random(seed)
     catalog = default_catalog()
     policy = PolicyConfig(
-        global_control_rate=0.0, journey_holdout_rate=0.0, model_share=1.0, epsilon=0.2
+        global_control_rate=0.0, journey_holdout_rate=0.0, model_share=model_share, epsilon=0.2
     )
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'sim.db'}")
@@ -74,6 +80,6 @@ def simulate_and_evaluate(n: int = 300, seed: int = 5) -> tuple[dict[str, Interv
                         session, decision_id=out.decision_id, reward=float(hit), kind="response"
                     )
         with session_scope(engine) as session:
-            data = from_decisions(session, load_bandit(session), epsilon=0.1)
+            result = cross_fitted(session, epsilon=0.1, alpha=load_bandit(session).alpha)
         engine.dispose()
-    return estimate_all(data, n_boot=500, seed=seed), len(data.rewards)
+    return estimate_all(result.data, n_boot=500, seed=seed), result

@@ -17,6 +17,7 @@ from decisioning.catalog import ActionSpec, Limits
 __all__ = ["PastDecision", "SuitabilityCheck", "budget_check"]
 
 SuitabilityCheck = Callable[[ProfileView, ActionSpec, datetime], Verdict | None]
+_ALLOW = Verdict.allow("budget")  # read-only; shared so a passing check allocates nothing
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,12 @@ class PastDecision:
 
 def budget_check(limits: Limits, history: Sequence[PastDecision]) -> SuitabilityCheck:
     """A check enforcing `limits` for one customer whose recent decisions are `history`."""
+    offers_since: dict[datetime, int] = {}  # one count per decision time, not per candidate
 
     def check(profile: ProfileView, action: ActionSpec, now: datetime) -> Verdict:
         pct = action.discount_pct
         if pct <= 0:
-            return Verdict.allow("budget")
+            return _ALLOW
         if pct > limits.max_discount_pct:
             return Verdict.block(
                 "budget", f"discount {pct:g}% above the {limits.max_discount_pct:g}% limit"
@@ -47,12 +49,14 @@ def budget_check(limits: Limits, history: Sequence[PastDecision]) -> Suitability
                 f"discount {pct:g}% needs monetary >= {limits.high_discount_min_monetary:g}"
                 f" (customer {worth:g})",
             )
-        since = now - timedelta(days=30)
-        offers = sum(1 for p in history if p.discount_pct > 0 and p.at >= since)
+        if now not in offers_since:
+            since = now - timedelta(days=30)
+            offers_since[now] = sum(1 for p in history if p.discount_pct > 0 and p.at >= since)
+        offers = offers_since[now]
         if offers >= limits.max_offers_per_30_days:
             return Verdict.block(
                 "budget", f"{offers} offers in 30 days (limit {limits.max_offers_per_30_days})"
             )
-        return Verdict.allow("budget")
+        return _ALLOW
 
     return check

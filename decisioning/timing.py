@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.clock import as_utc
 from core.domain import ProfileView
 
-__all__ = ["DEFAULT_HOUR", "MIN_EVENTS", "best_send_hour", "best_send_time", "preferred_channel"]
+__all__ = [
+    "DEFAULT_HOUR",
+    "MIN_EVENTS",
+    "best_send_hour",
+    "best_send_time",
+    "preferred_channel",
+    "send_time",
+]
 
 DEFAULT_HOUR = 10
 MIN_EVENTS = 5
@@ -50,24 +57,33 @@ def best_send_hour(profile: ProfileView) -> tuple[int, str]:
     return hour, f"most active local hour ({int(counts[hour])} of {int(sum(counts))} events)"
 
 
-def best_send_time(profile: ProfileView, now: datetime) -> datetime:
-    """The next start of the customer's best local hour at or after `now`, in aware UTC.
+def send_time(profile: ProfileView, now: datetime) -> tuple[datetime, str]:
+    """(when, why): the next start of the customer's best local hour at or after `now`.
 
     With too little history to know a best hour, the answer is `now`: delaying a message to an
     arbitrary default hour would only make a timely one (a cart reminder) late; quiet hours
-    still apply at send time.
+    still apply at send time. `why` is what the decision explanation stores.
     """
     counts = _hour_counts(profile.computed.get("active_hours"))
-    if sum(counts) < MIN_EVENTS:
-        return as_utc(now)
+    total = int(sum(counts))
+    if total < MIN_EVENTS:
+        why = f"fewer than {MIN_EVENTS} timed events ({total}): send now, quiet hours apply"
+        return as_utc(now), why
     hour, _ = best_send_hour(profile)
-    local_now = as_utc(now).astimezone(_zone(profile))
+    zone = _zone(profile)
+    why = f"most active local hour {hour:02d}:00 {zone.key} ({int(counts[hour])} of {total} events)"
+    local_now = as_utc(now).astimezone(zone)
     if local_now.hour == hour:
-        return as_utc(now)
+        return as_utc(now), why + ": now"
     target = local_now.replace(hour=hour, minute=0, second=0, microsecond=0)
     if target <= local_now:
         target = (target + timedelta(days=1)).replace(hour=hour)
-    return as_utc(target)
+    return as_utc(target), why
+
+
+def best_send_time(profile: ProfileView, now: datetime) -> datetime:
+    """The send time of `send_time` without its reason."""
+    return send_time(profile, now)[0]
 
 
 def preferred_channel(profile: ProfileView) -> tuple[str | None, str]:

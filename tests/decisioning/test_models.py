@@ -137,14 +137,21 @@ def test_bench_runs_with_tiny_sizes() -> None:
 
     report = measure(200).as_dict()
     assert report["bench"] == "decide"
-    assert {"decisions_per_s", "p99_ms", "model_to_rules_ratio"} <= set(report["metrics"])
+    metrics = report["metrics"]
+    assert {"decisions_per_s", "p99_ms", "p99_cpu_ms", "model_to_rules_ratio"} <= set(metrics)
+    assert {"p99_ms_gc_off", "p99_wait_ms", "gc_collections"} <= set(metrics)
+    # decision history is part of the workload: cooldowns and the offer budget really block
+    assert metrics["cooldown_blocks_per_decision"] > 0
+    assert metrics["budget_blocks_per_decision"] > 0
 
 
 def test_own_logged_decisions_feed_the_same_evaluator() -> None:
     from decisioning.simulation import simulate_and_evaluate
 
-    est, rows = simulate_and_evaluate(n=30, seed=2)
-    assert rows == 30
+    est, result = simulate_and_evaluate(n=40, seed=2)
+    assert result.arm == "model" and result.cross_fitted
+    assert result.n_logged + result.excluded["rules_arm"] == 40
+    assert 0 < result.n_logged < 40  # the production mix: both arms decide, one is evaluated
     assert 0.0 <= est["logged"].value <= 1.0
     for name in ("ips", "snips", "dr"):
         assert est[name].lo <= est[name].value <= est[name].hi
