@@ -31,10 +31,20 @@ from guardrails.quiet_hours import quiet_hours_check
 from guardrails.risk import risk_factors, risk_score, risk_verdict
 from guardrails.text import all_text
 
-__all__ = ["Stage", "check_action", "check_text", "evaluate", "load_profile", "output_signs"]
+__all__ = [
+    "KILL_SWITCH",
+    "Stage",
+    "check_action",
+    "check_text",
+    "evaluate",
+    "load_profile",
+    "output_signs",
+    "with_kill_switch",
+]
 
 Stage = Literal["plan", "send"]
 ACTOR = "guardrails"
+KILL_SWITCH = "kill_switch"
 _RECIPIENT_KEYS = ("to", "cc", "bcc", "recipients", "reply_to", "forward_to")
 _BODY_KEY = {"email": "body_text", "sms": "text", "push": "body", "csm": "script", "web": "body"}
 
@@ -161,16 +171,28 @@ def check_action(
     """
     counts = sends_today(session, action.customer_id, now, customer_zone(profile))
     report = evaluate(action, profile, now=now, stage=stage, policy=policy, counts=counts)
-    if controls.is_paused(session, channel=action.channel, journey_slug=action.journey_slug):
-        paused = Verdict.hold("kill_switch", "paused")
-        report = GuardrailReport.of(
-            [*report.verdicts, paused],
-            risk_score=report.risk_score,
-            policy_version=report.policy_version,
-            hold_until=None,
-        )
+    report = with_kill_switch(session, action, report)
     _audit_report(session, action, report, stage=stage, kind="guardrail.checked")
     return report
+
+
+def with_kill_switch(
+    session: Session, action: PlannedAction, report: GuardrailReport
+) -> GuardrailReport:
+    """Add a `kill_switch` hold when a pause covers the action's channel or journey.
+
+    Lifting the pause releases this hold, not a time, so the report keeps the release time of
+    its other holds (quiet hours, caps): the outbox row waits for both, and the dispatcher
+    holds paused rows until the pause is lifted. It never means "ask a human".
+    """
+    if not controls.is_paused(session, channel=action.channel, journey_slug=action.journey_slug):
+        return report
+    return GuardrailReport.of(
+        [*report.verdicts, Verdict.hold(KILL_SWITCH, "paused")],
+        risk_score=report.risk_score,
+        policy_version=report.policy_version,
+        hold_until=report.hold_until,
+    )
 
 
 def load_profile(session: Session, customer_id: str) -> ProfileView | None:

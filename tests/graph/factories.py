@@ -31,6 +31,7 @@ from core.domain import (
     Verdict,
 )
 from core.tables import Event, OutboxMessage, Review, TriggerFiring
+from guardrails.engine import with_kill_switch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 
@@ -62,6 +63,7 @@ class Fakes:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan_outcome: Outcome = Outcome.allow
     send_outcome: Outcome = Outcome.allow
+    hold_release: bool = True  # False: a hold with no release time (an unknown timezone)
     conformance: float = 0.9
     random_copy: bool = True
     outcomes: list[dict[str, Any]] = field(default_factory=list)
@@ -114,8 +116,12 @@ class Fakes:
         verdict = Verdict(
             check="fake", outcome=outcome, reasons=[] if outcome == "allow" else ["x"]
         )
-        hold_until = now + timedelta(hours=8) if outcome == Outcome.hold else None
-        return GuardrailReport.of([verdict], hold_until=hold_until)
+        timed = outcome == Outcome.hold and self.hold_release
+        hold_until = now + timedelta(hours=8) if timed else None
+        # the kill switch is the real engine's, so pauses behave as in production
+        return with_kill_switch(
+            session, action, GuardrailReport.of([verdict], hold_until=hold_until)
+        )
 
     def create_review(
         self, session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
