@@ -37,6 +37,7 @@ __all__ = [
     "check_action",
     "check_text",
     "evaluate",
+    "goes_out_at",
     "load_profile",
     "output_signs",
     "with_kill_switch",
@@ -92,6 +93,11 @@ def output_signs(action: PlannedAction, profile: ProfileView | None) -> Verdict:
     return Verdict.allow("instruction_following")
 
 
+def goes_out_at(action: PlannedAction, now: datetime, stage: Stage) -> datetime:
+    """When the action would leave: its planned send time at plan stage, else now."""
+    return as_utc(action.send_at) if action.send_at and stage == "plan" else as_utc(now)
+
+
 def evaluate(
     action: PlannedAction,
     profile: ProfileView | None,
@@ -103,7 +109,7 @@ def evaluate(
 ) -> GuardrailReport:
     """All checks on one action. `counts`: messages per channel on the customer's local day."""
     policy = policy or default_policy()
-    at = as_utc(action.send_at) if action.send_at and stage == "plan" else as_utc(now)
+    at = goes_out_at(action, now, stage)
     holds: list[datetime] = []
     verdicts = [consent_check(action.channel, profile, now, policy)]
     quiet, until = quiet_hours_check(action.channel, profile, at, policy)
@@ -169,7 +175,8 @@ def check_action(
     At `stage="send"` call it after `frequency.lock_customer` in the transaction that inserts
     the outbox row, so concurrent journeys cannot both pass the cap.
     """
-    counts = sends_today(session, action.customer_id, now, customer_zone(profile))
+    day = goes_out_at(action, now, stage)  # caps count the day the message goes out
+    counts = sends_today(session, action.customer_id, day, customer_zone(profile))
     report = evaluate(action, profile, now=now, stage=stage, policy=policy, counts=counts)
     report = with_kill_switch(session, action, report)
     _audit_report(session, action, report, stage=stage, kind="guardrail.checked")
@@ -257,7 +264,8 @@ def check_text(
         report = GuardrailReport.of(verdicts, policy_version=policy.version_tag)
     elif customer_id:
         profile = load_profile(session, customer_id)
-        counts = sends_today(session, customer_id, now, customer_zone(profile))
+        day = goes_out_at(planned, now, "plan")
+        counts = sends_today(session, customer_id, day, customer_zone(profile))
         report = evaluate(planned, profile, now=now, policy=policy, counts=counts)
     else:
         verdicts = content_verdicts(planned, None, policy, stage="plan")

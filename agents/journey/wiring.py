@@ -34,7 +34,7 @@ from decisioning.engine import decide as decide_action
 from decisioning.learning import record_outcome as learn_from_outcome
 from guardrails.consent import consent_check
 from guardrails.engine import check_action, content_verdicts
-from guardrails.frequency import lock_customer
+from guardrails.frequency import customer_zone, frequency_check, lock_customer, sends_today
 from guardrails.policy import Policy, default_policy
 from guardrails.precheck import suitability_checks
 from guardrails.quiet_hours import quiet_hours_check
@@ -214,12 +214,12 @@ def build_context(
     )
 
 
-def make_pre_send(policy: Policy | None = None) -> Any:
-    """The dispatcher's last look before a message leaves: consent and quiet hours again.
+def make_pre_send(policy: Policy | None = None, *, clock: Callable[[], datetime] = utcnow) -> Any:
+    """The dispatcher's last look before a message leaves: consent, quiet hours, caps again.
 
-    State can change between enqueue and send (an unsubscribe, a clock past 21:00). Content and
-    frequency were checked, and the cap reserved, when the row was written; re-counting here
-    would count the message itself.
+    State can change between enqueue and send (an unsubscribe, a clock past 21:00, a message
+    deferred from yesterday now due alongside today's). The cap is re-counted under the
+    customer lock, leaving out the message itself (it was counted when it was queued).
     """
     policy = policy or default_policy()
 
@@ -227,12 +227,18 @@ def make_pre_send(policy: Policy | None = None) -> Any:
         if message.customer_id is None:
             return "send"
         profile = get_profile_view(session, message.customer_id)
-        now = utcnow()
+        now = clock()
         consent = consent_check(message.channel, profile, now, policy)
         if consent.outcome == Outcome.block:
             return "block"
         quiet, _ = quiet_hours_check(message.channel, profile, now, policy)
         if quiet.outcome != Outcome.allow or consent.outcome != Outcome.allow:
+            return "hold"
+        lock_customer(session, message.customer_id)
+        counts = sends_today(
+            session, message.customer_id, now, customer_zone(profile), sending=message
+        )
+        if frequency_check(message.channel, counts, policy).outcome != Outcome.allow:
             return "hold"
         return "send"
 
