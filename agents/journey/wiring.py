@@ -54,8 +54,14 @@ def channel_payload(
     content: dict[str, Any],
     offer: dict[str, Any],
     customer_id: str,
+    *,
+    physical_address: str = "",
 ) -> dict[str, Any]:
-    """The payload each channel adapter expects (docs/channels.md), from creative content."""
+    """The payload each channel adapter expects (docs/channels.md), from creative content.
+
+    Email carries the sender's `physical_address` (from the guardrail policy) for the adapter
+    to put where the copy says `{{physical_address}}`.
+    """
     if channel == "email":
         return {
             "to": recipient,
@@ -63,6 +69,7 @@ def channel_payload(
             "preheader": content.get("preheader"),
             "text": content.get("body_text", ""),
             "html": content.get("body_html", ""),
+            "physical_address": physical_address,
         }
     if channel == "sms":
         return {"to": recipient, "text": content.get("text", "")}
@@ -194,6 +201,7 @@ def build_context(
             planned.get("content") or {},
             planned.get("offer") or {},
             kw["customer_id"],
+            physical_address=policy.email.physical_address,
         )
         return enqueue_outbox(session, **kw)
 
