@@ -206,11 +206,12 @@ def escalate(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str,
             .order_by(col(Review.created_at).desc())
         ).first()
         if review is None:
-            review = ctx.create_review(session, action, report, state["thread_id"])
-            if review.expires_at is None:  # the journey's policy says how long a human has
-                expires = spec_of(state).review.expires_after
-                review.expires_at = ctx.now() + parse_duration(expires)
-                session.add(review)
+            # the journey's policy says how long a human has; unset: the guardrail policy's SLA
+            expires = spec_of(state).review.expires_after
+            expires_at = ctx.now() + parse_duration(expires) if expires else None
+            review = ctx.create_review(
+                session, action, report, state["thread_id"], expires_at=expires_at
+            )
             audit_trail.record(
                 session,
                 ctx,

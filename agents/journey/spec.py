@@ -91,12 +91,15 @@ class ReviewPolicy(_Model):
 
     always: bool = False
     min_conformance: float = Field(default=0.0, ge=0.0, le=1.0)
-    expires_after: str = "2d"
+    # How long a reviewer has before the review expires (to "do nothing"); unset: the
+    # guardrail policy's `review.sla_hours`.
+    expires_after: str | None = None
 
     @field_validator("expires_after")
     @classmethod
-    def _expires(cls, value: str) -> str:
-        parse_duration(value)
+    def _expires(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
 

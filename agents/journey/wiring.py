@@ -187,10 +187,21 @@ def build_context(
         return check_action(session, action, profile, now=now, stage=stage, policy=policy)
 
     def create_review(
-        session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
+        session: Session,
+        action: PlannedAction,
+        report: GuardrailReport,
+        thread_id: str,
+        *,
+        expires_at: datetime | None,
     ) -> Review:
         return open_review(
-            session, action=action, report=report, thread_id=thread_id, actor=ACTOR, policy=policy
+            session,
+            action=action,
+            report=report,
+            thread_id=thread_id,
+            actor=ACTOR,
+            policy=policy,
+            expires_at=expires_at,
         )
 
     def enqueue(session: Session, **kw: Any) -> tuple[OutboxMessage, bool]:

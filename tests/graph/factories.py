@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from agents.journey.context import JourneyContext
 from agents.journey.store import save_journey
-from core.audit import digest
 from core.db import session_scope
 from core.domain import (
     Creative,
@@ -32,6 +31,7 @@ from core.domain import (
 )
 from core.tables import Event, OutboxMessage, Review, TriggerFiring
 from guardrails.engine import with_kill_switch
+from guardrails.review import create_review
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 
@@ -124,23 +124,23 @@ class Fakes:
         )
 
     def create_review(
-        self, session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
+        self,
+        session: Session,
+        action: PlannedAction,
+        report: GuardrailReport,
+        thread_id: str,
+        *,
+        expires_at: datetime | None,
     ) -> Review:
-        review = Review(
-            customer_id=action.customer_id,
-            journey_slug=action.journey_slug,
-            run_id=action.run_id,
+        # the real review queue, so expiry and the audit entry are production's
+        return create_review(
+            session,
+            action=action,
+            report=report,
             thread_id=thread_id,
-            decision_id=action.decision_id,
-            channel=action.channel,
-            action_id=action.action_id,
-            content=action.content,
-            content_hash=digest(action.content),
-            reasons=[r for v in report.verdicts for r in v.reasons],
+            actor="agent:journey",
+            expires_at=expires_at,
         )
-        session.add(review)
-        session.flush()
-        return review
 
     def record_outcome(
         self, session: Session, *, decision_id: str, reward: float, kind: str

@@ -12,9 +12,11 @@ from agents.journey.runner import JourneyRunner
 from agents.journey.store import set_status
 from agents.tables import Attribution
 from core.audit import verify_chain
+from core.clock import as_utc
 from core.db import session_scope
 from core.domain import Outcome
 from core.tables import AuditEntry, JourneyRun, Review
+from guardrails.review import expire_overdue
 from tests.graph.factories import (
     ONE_STEP,
     Clock,
@@ -247,7 +249,18 @@ def test_review_expires_after_the_journey_policy(
     make_runner(sqlite_engine).run_until_idle()
     with session_scope(sqlite_engine) as session:
         review = session.exec(select(Review)).one()
-    assert review.expires_at == clock.now() + timedelta(hours=6)
+        [created] = session.exec(select(AuditEntry).where(AuditEntry.kind == "review.created"))
+    assert review.expires_at is not None
+    assert as_utc(review.expires_at) == clock.now() + timedelta(hours=6)
+    assert created.payload["expires_at"] == (clock.now() + timedelta(hours=6)).isoformat()
+
+    # ...and once it expires (the sweep), the run resumes and sends nothing
+    clock.advance(hours=7)
+    with session_scope(sqlite_engine) as session:
+        assert [r.id for r in expire_overdue(session, clock.now())] == [review.id]
+    make_runner(sqlite_engine).run_until_idle()
+    assert outbox(sqlite_engine) == []
+    assert runs(sqlite_engine)[0].status == "completed"
 
 
 def test_guardrail_hold_delays_the_send_until_its_end(
