@@ -33,6 +33,7 @@ from decisioning.churn import ChurnModel
 from decisioning.engine import decide as decide_action
 from decisioning.learning import record_outcome as learn_from_outcome
 from guardrails.consent import consent_check
+from guardrails.content import sanitise_html
 from guardrails.engine import check_action, content_verdicts
 from guardrails.frequency import customer_zone, frequency_check, lock_customer, sends_today
 from guardrails.policy import Policy, default_policy
@@ -60,15 +61,18 @@ def channel_payload(
     """The payload each channel adapter expects (docs/channels.md), from creative content.
 
     Email carries the sender's `physical_address` (from the guardrail policy) for the adapter
-    to put where the copy says `{{physical_address}}`.
+    to put where the copy says `{{physical_address}}`, and its HTML is sanitised (nh3) here,
+    on the way into the outbox: the guardrails block active HTML they recognise, and whatever
+    else a model or an editor wrote (forms, CSS that loads things) is removed, not sent.
     """
     if channel == "email":
+        html = str(content.get("body_html") or "")
         return {
             "to": recipient,
             "subject": content.get("subject", ""),
             "preheader": content.get("preheader"),
             "text": content.get("body_text", ""),
-            "html": content.get("body_html", ""),
+            "html": sanitise_html(html) if html else "",
             "physical_address": physical_address,
         }
     if channel == "sms":
