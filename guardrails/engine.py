@@ -84,7 +84,12 @@ def output_signs(action: PlannedAction, profile: ProfileView | None) -> Verdict:
         own_digits = {re.sub(r"\D", "", o)[-10:] for o in own_lower if "@" not in o}
         recipient = action.recipient.lower()
         digits = re.sub(r"\D", "", recipient)[-10:]
-        matches = recipient in own_lower or ("@" not in recipient and digits in own_digits)
+        # push, CSM tasks and audiences are addressed by the customer's own id
+        matches = (
+            recipient in own_lower
+            or recipient == profile.customer_id.lower()
+            or ("@" not in recipient and digits in own_digits)
+        )
         if own_lower and not matches:
             reasons.append("recipient_not_customer")
     reasons += [f"leaked_text:{p}" for p in leaked_system_text(all_text(action.content))]

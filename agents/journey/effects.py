@@ -21,7 +21,7 @@ from agents.journey import audit_trail
 from agents.journey.context import JourneyContext
 from agents.journey.holds import held_by, needs_person
 from agents.journey.nodes import spec_of
-from agents.journey.spec import ActionStep, parse_duration
+from agents.journey.spec import JOURNEY_CHANNELS, ActionStep, parse_duration
 from agents.journey.state import JourneyState
 from core.audit import canonical_json, digest
 from core.db import session_scope
@@ -74,7 +74,8 @@ def decide(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, A
         run_id=state["run_id"],
         step=step.id,
         allowed_actions=step.actions,
-        allowed_channels=step.channels,
+        # never a channel a journey cannot send through (web content, webhooks)
+        allowed_channels=step.channels or list(JOURNEY_CHANNELS),
         seed=seed,
     )
     with session_scope(ctx.engine) as session:

@@ -27,7 +27,7 @@ from agents.checkpointing import Checkpointer, make_checkpointer
 from agents.journey.context import JourneyContext
 from agents.journey.graph import build_graph
 from agents.journey.nodes import goal_event, journey_paused
-from agents.journey.spec import JourneySpec
+from agents.journey.spec import JourneySpec, JourneySpecError
 from agents.journey.state import JourneyInput
 from agents.journey.store import load_spec
 from core import audit
@@ -147,7 +147,11 @@ class JourneyRunner:
             )
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            spec = load_spec(session, firing.journey_slug)
+            try:
+                spec = load_spec(session, firing.journey_slug)
+                skipped = "no active journey with this slug" if spec is None else None
+            except JourneySpecError as exc:  # stored before a rule it breaks (e.g. a web step)
+                spec, skipped = None, f"the stored journey no longer validates: {exc}"[:500]
             if spec is None:
                 stats.skipped_firings += 1
                 audit.append(
@@ -158,7 +162,7 @@ class JourneyRunner:
                     subject_id=firing.id,
                     customer_id=firing.customer_id,
                     journey_id=firing.journey_slug,
-                    payload={"reason": "no active journey with this slug"},
+                    payload={"reason": skipped},
                 )
                 return None
             run = JourneyRun(

@@ -57,6 +57,7 @@ def channel_payload(
     customer_id: str,
     *,
     physical_address: str = "",
+    contact: ProfileView | None = None,
 ) -> dict[str, Any]:
     """The payload each channel adapter expects (docs/channels.md), from creative content.
 
@@ -64,6 +65,8 @@ def channel_payload(
     to put where the copy says `{{physical_address}}`, and its HTML is sanitised (nh3) here,
     on the way into the outbox: the guardrails block active HTML they recognise, and whatever
     else a model or an editor wrote (forms, CSS that loads things) is removed, not sent.
+    An audience add carries the customer's email and phone from `contact` (their profile): the
+    audience adapter stores only their SHA-256 hashes, the customer-match format.
     """
     if channel == "email":
         html = str(content.get("body_html") or "")
@@ -92,14 +95,17 @@ def channel_payload(
             "customer_id": customer_id,
         }
     if channel == "audience":
+        identifiers = {"email": contact.email, "phone": contact.phone} if contact else {}
         return {
             "audience": content.get("audience") or offer.get("audience", "default"),
             "op": "add",
             "customer_id": customer_id,
+            **{k: v for k, v in identifiers.items() if v},
         }
-    if channel == "webhook":
-        return {"event": content.get("event", "cjo.action"), "data": content.get("data", {})}
-    raise ValueError(f"channel {channel!r} has no outbox payload (web is served by /v1/decide)")
+    raise ValueError(
+        f"channel {channel!r} has no journey outbox payload (journeys use email, sms, push, "
+        "csm and audience; web is served by /v1/decide)"
+    )
 
 
 def _with_send_headers(action: PlannedAction, email_defaults: EmailDefaults) -> PlannedAction:
@@ -210,6 +216,7 @@ def build_context(
 
     def enqueue(session: Session, **kw: Any) -> tuple[OutboxMessage, bool]:
         planned = kw.pop("payload")
+        audience = kw["channel"] == "audience"
         kw["payload"] = channel_payload(
             kw["channel"],
             planned.get("recipient"),
@@ -217,6 +224,7 @@ def build_context(
             planned.get("offer") or {},
             kw["customer_id"],
             physical_address=policy.email.physical_address,
+            contact=get_profile_view(session, kw["customer_id"]) if audience else None,
         )
         return enqueue_outbox(session, **kw)
 

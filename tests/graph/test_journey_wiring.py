@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from agents.journey.context import JourneyContext
 from agents.journey.wiring import build_context, channel_payload
 from core.db import session_scope
 from core.settings import Settings
-from core.tables import OutboxMessage
+from core.tables import Customer, OutboxMessage, Profile
+from tools.channels.audiences import AudienceChannel, export_audience, hash_email, hash_phone
+from tools.channels.base import Delivery
 
 HOSTILE_HTML = (
     '<!doctype html><html lang="en"><head><title>x</title></head>'
@@ -72,3 +75,41 @@ def test_email_without_html_stays_text_only() -> None:
         "email", "ada@example.org", {"subject": "s", "body_text": "t"}, {}, "c"
     )
     assert payload["html"] == ""
+
+
+def test_audience_add_carries_the_profiles_identifiers_and_is_stored_hashed(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    with session_scope(sqlite_engine) as session:
+        session.add(Customer(id="c1"))
+        session.add(
+            Profile(
+                customer_id="c1",
+                traits={"email": " Ada@Example.org", "phone": "+1 212 555 0142"},
+                consent={"audience": {"status": "subscribed", "basis": "express"}},
+            )
+        )
+    ctx = _context(sqlite_engine, tmp_path)
+    row = _enqueue(
+        ctx, sqlite_engine, "audience", recipient="c1", content={}, offer={"audience": "winback"}
+    )
+    assert row.payload["audience"] == "winback" and row.payload["op"] == "add"
+
+    delivery = Delivery(
+        message_id=row.id,
+        key=row.idempotency_key,
+        channel="audience",
+        payload=row.payload,
+        customer_id="c1",
+    )
+    AudienceChannel(sqlite_engine).send(delivery)  # raised "give an email or a phone" before
+    with session_scope(sqlite_engine) as session:
+        [member] = export_audience(session, "winback")
+    assert member["email_sha256"] == hash_email("ada@example.org")
+    assert member["phone_sha256"] == hash_phone("+12125550142")
+
+
+@pytest.mark.parametrize("channel", ["web", "webhook"])
+def test_channels_without_a_journey_payload_are_refused_by_name(channel: str) -> None:
+    with pytest.raises(ValueError, match=f"channel '{channel}' has no journey outbox payload"):
+        channel_payload(channel, None, {}, {}, "c1")
