@@ -68,6 +68,7 @@ class Fakes:
     random_copy: bool = True
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[DecisionContext] = field(default_factory=list)
+    creative_errors: list[Exception] = field(default_factory=list)  # raised first, in order
 
     def load_profile(self, session: Session, customer_id: str) -> ProfileView | None:
         data = self.profiles.get(customer_id, {})
@@ -95,6 +96,8 @@ class Fakes:
     def write_creative(
         self, session: Session, profile: ProfileView, decision: DecisionOutcome
     ) -> Creative:
+        if self.creative_errors:  # e.g. the model endpoint is down
+            raise self.creative_errors.pop(0)
         # a random nonce: a re-run writes different copy, as an LLM would
         nonce = secrets.token_hex(4) if self.random_copy else "fixed"
         return Creative(
