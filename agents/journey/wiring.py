@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -32,14 +32,13 @@ from decisioning.arbitration import PolicyConfig
 from decisioning.churn import ChurnModel
 from decisioning.engine import decide as decide_action
 from decisioning.learning import record_outcome as learn_from_outcome
-from guardrails.consent import consent_check
 from guardrails.content import sanitise_html
 from guardrails.engine import check_action, content_verdicts
-from guardrails.frequency import customer_zone, frequency_check, lock_customer, sends_today
+from guardrails.frequency import lock_customer
 from guardrails.policy import Policy, default_policy
 from guardrails.precheck import suitability_checks
-from guardrails.quiet_hours import quiet_hours_check
 from guardrails.review import create_review as open_review
+from guardrails.send_check import SendCheck, check_before_send
 from tools.channels.email import EmailDefaults, compliance_headers
 from tools.channels.registry import email_defaults as registry_email_defaults
 from tools.outbox import enqueue as enqueue_outbox
@@ -246,31 +245,19 @@ def build_context(
 
 
 def make_pre_send(policy: Policy | None = None, *, clock: Callable[[], datetime] = utcnow) -> Any:
-    """The dispatcher's last look before a message leaves: consent, quiet hours, caps again.
+    """The dispatcher's send-time check (`tools.dispatcher.PreSend`): consent, quiet hours and
+    the cap again, on the customer's current profile (`guardrails.send_check`).
 
-    State can change between enqueue and send (an unsubscribe, a clock past 21:00, a message
-    deferred from yesterday now due alongside today's). The cap is re-counted under the
-    customer lock, leaving out the message itself (it was counted when it was queued).
+    Returns a `SendCheck`: the "send" | "hold" | "block" string the dispatcher compares, with
+    `.reasons` (`check:reason`), `.verdicts` and `.hold_until` for its audit entry and row.
+    Typed `Any` because `PreSend` still declares the plain strings; a SendCheck is one.
     """
     policy = policy or default_policy()
 
-    def pre_send(session: Session, message: OutboxMessage) -> Literal["send", "hold", "block"]:
+    def pre_send(session: Session, message: OutboxMessage) -> SendCheck:
         if message.customer_id is None:
-            return "send"
+            return SendCheck("send")
         profile = get_profile_view(session, message.customer_id)
-        now = clock()
-        consent = consent_check(message.channel, profile, now, policy)
-        if consent.outcome == Outcome.block:
-            return "block"
-        quiet, _ = quiet_hours_check(message.channel, profile, now, policy)
-        if quiet.outcome != Outcome.allow or consent.outcome != Outcome.allow:
-            return "hold"
-        lock_customer(session, message.customer_id)
-        counts = sends_today(
-            session, message.customer_id, now, customer_zone(profile), sending=message
-        )
-        if frequency_check(message.channel, counts, policy).outcome != Outcome.allow:
-            return "hold"
-        return "send"
+        return check_before_send(session, message, profile, now=clock(), policy=policy)
 
     return pre_send

@@ -16,11 +16,17 @@ from sqlmodel import Session, select
 from agents.journey.wiring import make_pre_send
 from core.db import session_scope
 from core.domain import Outcome, PlannedAction
-from core.tables import AuditEntry, Customer, OutboxMessage, Profile
+from core.tables import AuditEntry, OutboxMessage
 from guardrails.engine import check_action
 from guardrails.frequency import day_bounds, frequency_check, lock_customer, sends_today
 from guardrails.policy import default_policy
-from tests.guardrails.factories import AFTERNOON_NY, email_content, profile, send_headers
+from tests.guardrails.factories import (
+    AFTERNOON_NY,
+    email_content,
+    profile,
+    send_headers,
+    store_customer,
+)
 
 POLICY = default_policy()
 CAPS = POLICY.frequency.per_channel
@@ -94,22 +100,6 @@ def test_a_deferred_message_counts_on_the_day_it_is_due(engine: Engine) -> None:
         assert sends_today(s, "c1", tomorrow, ny) == Counter(email=1)
 
 
-def _customer(engine: Engine, customer: str) -> None:
-    """A stored, consenting customer in New York (what the dispatcher's check reads)."""
-    p = profile(customer_id=customer)
-    with session_scope(engine) as s:
-        s.add(Customer(id=customer))
-        s.add(
-            Profile(
-                customer_id=customer,
-                traits=p.traits,
-                consent=p.consent,
-                timezone=p.timezone,
-                locale=p.locale,
-            )
-        )
-
-
 def _pre_send(engine: Engine, message: OutboxMessage) -> str:
     pre_send = make_pre_send(clock=lambda: AFTERNOON_NY)
     with session_scope(engine) as s:
@@ -122,7 +112,7 @@ def test_send_time_recheck_holds_a_deferred_message_that_would_pass_the_cap(
     engine: Engine,
 ) -> None:
     """Yesterday's held SMS is due now, but today's SMS went out already (cap 1)."""
-    _customer(engine, "c1")
+    store_customer(engine, customer_id="c1")
     deferred = _outbox("c1", "sms", AFTERNOON_NY - timedelta(days=1), "held", due=AFTERNOON_NY)
     with session_scope(engine) as s:
         s.add(_outbox("c1", "sms", AFTERNOON_NY - timedelta(hours=2)))
@@ -131,7 +121,7 @@ def test_send_time_recheck_holds_a_deferred_message_that_would_pass_the_cap(
 
 
 def test_send_time_recheck_does_not_count_the_message_itself(engine: Engine) -> None:
-    _customer(engine, "c1")
+    store_customer(engine, customer_id="c1")
     only = _outbox("c1", "sms", AFTERNOON_NY, "sending")
     with session_scope(engine) as s:
         s.add(only)
@@ -140,7 +130,7 @@ def test_send_time_recheck_does_not_count_the_message_itself(engine: Engine) -> 
 
 def test_two_messages_due_the_same_day_cannot_hold_each_other(engine: Engine) -> None:
     """Cap 1, two SMS due today: the older one goes, the younger one waits for tomorrow."""
-    _customer(engine, "c1")
+    store_customer(engine, customer_id="c1")
     older = _outbox("c1", "sms", AFTERNOON_NY, "held", created=AFTERNOON_NY - timedelta(hours=3))
     younger = _outbox("c1", "sms", AFTERNOON_NY, "held", created=AFTERNOON_NY - timedelta(hours=1))
     with session_scope(engine) as s:
