@@ -82,7 +82,12 @@ def _check(
 
 
 def _review(
-    session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
+    session: Session,
+    action: PlannedAction,
+    report: GuardrailReport,
+    thread_id: str,
+    *,
+    expires_at: datetime | None,
 ) -> Review:
     raise AssertionError("the bench journey never escalates")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 
 import nh3
@@ -89,9 +90,68 @@ def url_domains_check(content: dict[str, Any], policy: Policy) -> Verdict:
     )
 
 
+# Email HTML is laid out with inline styles and table attributes; keep those (CSS filtered).
+_EMAIL_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()},
+    "*": {"style", "dir", "lang", "title", "align"},
+    "table": {
+        *nh3.ALLOWED_ATTRIBUTES.get("table", set()),
+        "width",
+        "border",
+        "cellpadding",
+        "cellspacing",
+        "bgcolor",
+        "role",
+    },
+    "td": {*nh3.ALLOWED_ATTRIBUTES.get("td", set()), "width", "height", "valign", "bgcolor"},
+    "th": {*nh3.ALLOWED_ATTRIBUTES.get("th", set()), "width", "height", "valign", "bgcolor"},
+}
+_UNSAFE_CSS = re.compile(
+    r"url\s*\(|expression\s*\(|javascript:|@import|behavior\s*:|-moz-binding", re.I
+)
+_BODY = re.compile(r"<body\b([^>]*)>(.*?)(?:</body\s*>|$)", re.I | re.S)
+_STYLE_ATTR = re.compile(r"""\bstyle\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_LANG = re.compile(r"""<html\b[^>]*\blang\s*=\s*["']?([A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*)""", re.I)
+
+
+def _keep_attribute(tag: str, name: str, value: str) -> str | None:
+    """Drop inline CSS that can load or run something (url(), expression(), ...)."""
+    if name == "style" and _UNSAFE_CSS.search(value):
+        return None
+    return value
+
+
+def _clean_fragment(html: str) -> str:
+    return nh3.clean(
+        html,
+        attributes=_EMAIL_ATTRIBUTES,
+        attribute_filter=_keep_attribute,
+        url_schemes=_SAFE_SCHEMES,
+        link_rel="noopener noreferrer",
+    )
+
+
 def sanitise_html(html: str) -> str:
-    """Safe HTML for email bodies: no scripts, event handlers or javascript: links."""
-    return nh3.clean(html, url_schemes=_SAFE_SCHEMES, link_rel="noopener noreferrer")
+    """Safe HTML for email bodies: no scripts, handlers, forms, active CSS or javascript: links.
+
+    Inline styles, tables and links (including `{{...}}` placeholders in `href`) survive. A
+    whole document (`<body>`) is rebuilt around its cleaned body, keeping only the `lang` and
+    the body's own (filtered) style, since the sanitiser itself works on fragments.
+    """
+    body = _BODY.search(html)
+    if body is None:
+        return _clean_fragment(html)
+    lang = _LANG.search(html[: body.start()])
+    style_attr = _STYLE_ATTR.search(body.group(1))
+    style = next((g for g in style_attr.groups() if g is not None), "") if style_attr else ""
+    body_open = "<body>"
+    if style and not _UNSAFE_CSS.search(style):
+        body_open = f'<body style="{escape(style, quote=True)}">'
+    html_open = f'<html lang="{lang.group(1)}">' if lang else "<html>"
+    return (
+        f'<!doctype html>\n{html_open}\n<head><meta charset="utf-8"></head>\n{body_open}'
+        f"{_clean_fragment(body.group(2))}</body>\n</html>\n"
+    )
 
 
 def html_check(content: dict[str, Any]) -> Verdict:

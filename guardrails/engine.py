@@ -31,10 +31,21 @@ from guardrails.quiet_hours import quiet_hours_check
 from guardrails.risk import risk_factors, risk_score, risk_verdict
 from guardrails.text import all_text
 
-__all__ = ["Stage", "check_action", "check_text", "evaluate", "load_profile", "output_signs"]
+__all__ = [
+    "KILL_SWITCH",
+    "Stage",
+    "check_action",
+    "check_text",
+    "evaluate",
+    "goes_out_at",
+    "load_profile",
+    "output_signs",
+    "with_kill_switch",
+]
 
 Stage = Literal["plan", "send"]
 ACTOR = "guardrails"
+KILL_SWITCH = "kill_switch"
 _RECIPIENT_KEYS = ("to", "cc", "bcc", "recipients", "reply_to", "forward_to")
 _BODY_KEY = {"email": "body_text", "sms": "text", "push": "body", "csm": "script", "web": "body"}
 
@@ -73,13 +84,23 @@ def output_signs(action: PlannedAction, profile: ProfileView | None) -> Verdict:
         own_digits = {re.sub(r"\D", "", o)[-10:] for o in own_lower if "@" not in o}
         recipient = action.recipient.lower()
         digits = re.sub(r"\D", "", recipient)[-10:]
-        matches = recipient in own_lower or ("@" not in recipient and digits in own_digits)
+        # push, CSM tasks and audiences are addressed by the customer's own id
+        matches = (
+            recipient in own_lower
+            or recipient == profile.customer_id.lower()
+            or ("@" not in recipient and digits in own_digits)
+        )
         if own_lower and not matches:
             reasons.append("recipient_not_customer")
     reasons += [f"leaked_text:{p}" for p in leaked_system_text(all_text(action.content))]
     if reasons:
         return Verdict.block("instruction_following", *reasons)
     return Verdict.allow("instruction_following")
+
+
+def goes_out_at(action: PlannedAction, now: datetime, stage: Stage) -> datetime:
+    """When the action would leave: its planned send time at plan stage, else now."""
+    return as_utc(action.send_at) if action.send_at and stage == "plan" else as_utc(now)
 
 
 def evaluate(
@@ -93,7 +114,7 @@ def evaluate(
 ) -> GuardrailReport:
     """All checks on one action. `counts`: messages per channel on the customer's local day."""
     policy = policy or default_policy()
-    at = as_utc(action.send_at) if action.send_at and stage == "plan" else as_utc(now)
+    at = goes_out_at(action, now, stage)
     holds: list[datetime] = []
     verdicts = [consent_check(action.channel, profile, now, policy)]
     quiet, until = quiet_hours_check(action.channel, profile, at, policy)
@@ -159,18 +180,31 @@ def check_action(
     At `stage="send"` call it after `frequency.lock_customer` in the transaction that inserts
     the outbox row, so concurrent journeys cannot both pass the cap.
     """
-    counts = sends_today(session, action.customer_id, now, customer_zone(profile))
+    day = goes_out_at(action, now, stage)  # caps count the day the message goes out
+    counts = sends_today(session, action.customer_id, day, customer_zone(profile))
     report = evaluate(action, profile, now=now, stage=stage, policy=policy, counts=counts)
-    if controls.is_paused(session, channel=action.channel, journey_slug=action.journey_slug):
-        paused = Verdict.hold("kill_switch", "paused")
-        report = GuardrailReport.of(
-            [*report.verdicts, paused],
-            risk_score=report.risk_score,
-            policy_version=report.policy_version,
-            hold_until=None,
-        )
+    report = with_kill_switch(session, action, report)
     _audit_report(session, action, report, stage=stage, kind="guardrail.checked")
     return report
+
+
+def with_kill_switch(
+    session: Session, action: PlannedAction, report: GuardrailReport
+) -> GuardrailReport:
+    """Add a `kill_switch` hold when a pause covers the action's channel or journey.
+
+    Lifting the pause releases this hold, not a time, so the report keeps the release time of
+    its other holds (quiet hours, caps): the outbox row waits for both, and the dispatcher
+    holds paused rows until the pause is lifted. It never means "ask a human".
+    """
+    if not controls.is_paused(session, channel=action.channel, journey_slug=action.journey_slug):
+        return report
+    return GuardrailReport.of(
+        [*report.verdicts, Verdict.hold(KILL_SWITCH, "paused")],
+        risk_score=report.risk_score,
+        policy_version=report.policy_version,
+        hold_until=report.hold_until,
+    )
 
 
 def load_profile(session: Session, customer_id: str) -> ProfileView | None:
@@ -235,7 +269,8 @@ def check_text(
         report = GuardrailReport.of(verdicts, policy_version=policy.version_tag)
     elif customer_id:
         profile = load_profile(session, customer_id)
-        counts = sends_today(session, customer_id, now, customer_zone(profile))
+        day = goes_out_at(planned, now, "plan")
+        counts = sends_today(session, customer_id, day, customer_zone(profile))
         report = evaluate(planned, profile, now=now, policy=policy, counts=counts)
     else:
         verdicts = content_verdicts(planned, None, policy, stage="plan")

@@ -1,8 +1,11 @@
 """Frequency caps per channel and overall, counted per local day from the outbox.
 
-The count comes from `OutboxMessage` rows (pending, sending, sent), so it includes messages other
-journeys queued a moment ago. Under concurrency the caller serialises per customer with
-`lock_customer` inside the transaction that checks and then inserts the outbox row.
+Every outbox row that may still go out counts (pending, sending, failed, held, sent: all but
+dead), on the local day it goes out: the day it was sent, or the day of its next attempt. A
+message deferred to tomorrow counts for tomorrow; one held by a pause counts for the day it is
+now due. The count includes rows other journeys queued a moment ago, so under concurrency the
+caller serialises per customer with `lock_customer` inside the transaction that checks and then
+inserts the outbox row, and the dispatcher re-checks under the same lock before sending.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import and_, func, or_, text
 from sqlmodel import Session, col, select
 
 from core.clock import as_utc
@@ -21,10 +24,18 @@ from core.tables import OutboxMessage
 from guardrails.policy import Policy
 from guardrails.quiet_hours import zone_of
 
-__all__ = ["COUNTED_STATUSES", "day_bounds", "frequency_check", "lock_customer", "sends_today"]
+__all__ = [
+    "UNCOUNTED_STATUSES",
+    "customer_zone",
+    "day_bounds",
+    "frequency_check",
+    "lock_customer",
+    "sends_today",
+]
 
 CHECK = "frequency_cap"
-COUNTED_STATUSES = ("pending", "sending", "sent")
+# A dead row will never be sent; every other row is, or may still be.
+UNCOUNTED_STATUSES = ("dead",)
 UTC = ZoneInfo("UTC")
 
 
@@ -52,23 +63,43 @@ def day_bounds(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def sends_today(
-    session: Session, customer_id: str, now: datetime, zone: ZoneInfo | None
+    session: Session,
+    customer_id: str,
+    now: datetime,
+    zone: ZoneInfo | None,
+    *,
+    sending: OutboxMessage | None = None,
 ) -> Counter[str]:
-    """Messages per channel queued or sent to this customer on their local day."""
+    """Messages per channel going (or gone) to this customer on the local day of `now`.
+
+    `sending`: the row the dispatcher is about to send. It is left out, and so are unsent
+    rows queued after it: of two rows due the same day only the older one may count the
+    younger one out, so two held rows can never hold each other for ever. Sent rows always
+    count.
+    """
     start, end = day_bounds(now, zone or UTC)
-    rows = session.exec(
-        select(OutboxMessage.channel, OutboxMessage.created_at, OutboxMessage.sent_at).where(
-            OutboxMessage.customer_id == customer_id,
-            col(OutboxMessage.status).in_(COUNTED_STATUSES),
-            col(OutboxMessage.created_at) >= start - timedelta(days=2),
+    sent = col(OutboxMessage.status) == "sent"
+    when_sent = func.coalesce(col(OutboxMessage.sent_at), col(OutboxMessage.created_at))
+    sent_today = and_(sent, when_sent >= start, when_sent < end)
+    due = col(OutboxMessage.next_attempt_at)
+    due_today = and_(
+        col(OutboxMessage.status).not_in(("sent", *UNCOUNTED_STATUSES)), due >= start, due < end
+    )
+    if sending is not None:
+        born = col(OutboxMessage.created_at)
+        queued_before = or_(
+            born < sending.created_at,
+            and_(born == sending.created_at, col(OutboxMessage.id) < sending.id),
         )
-    ).all()
-    counts: Counter[str] = Counter()
-    for channel, created_at, sent_at in rows:
-        when = as_utc(sent_at or created_at)
-        if start <= when < end:
-            counts[channel] += 1
-    return counts
+        due_today = and_(due_today, queued_before)
+    query = (
+        select(OutboxMessage.channel, func.count())
+        .where(OutboxMessage.customer_id == customer_id, or_(sent_today, due_today))
+        .group_by(col(OutboxMessage.channel))
+    )
+    if sending is not None:
+        query = query.where(col(OutboxMessage.id) != sending.id)
+    return Counter({channel: count for channel, count in session.exec(query).all()})
 
 
 def frequency_check(

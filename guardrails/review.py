@@ -111,10 +111,18 @@ def create_review(
     actor: str,
     sla: timedelta | None = None,
     policy: Policy | None = None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> Review:
-    """Open a review for a flagged action; it expires to "do nothing" after the SLA."""
+    """Open a review for a flagged action; it expires to "do nothing" when time is up.
+
+    `expires_at` (a journey's own `review.expires_after`) wins; otherwise the review expires
+    `sla` (default: the policy's `review.sla_hours`) after `now`.
+    """
     policy = policy or default_policy()
-    sla = sla if sla is not None else timedelta(hours=policy.review.sla_hours)
+    if expires_at is None:
+        sla = sla if sla is not None else timedelta(hours=policy.review.sla_hours)
+        expires_at = (now or utcnow()) + sla
     reasons = [v.model_dump(mode="json") for v in report.verdicts if v.outcome != Outcome.allow]
     review = Review(
         customer_id=action.customer_id,
@@ -128,7 +136,7 @@ def create_review(
         content_hash=content_hash(action.content),
         risk_score=report.risk_score,
         reasons=reasons,
-        expires_at=utcnow() + sla,
+        expires_at=as_utc(expires_at),
     )
     session.add(review)
     session.flush()
@@ -147,6 +155,7 @@ def create_review(
         risk_score=report.risk_score,
         reasons=reasons,
         policy_version=report.policy_version,
+        expires_at=as_utc(expires_at).isoformat(),
     )
     return review
 

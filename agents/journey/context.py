@@ -26,7 +26,7 @@ from core.domain import (
 )
 from core.tables import OutboxMessage, Review
 
-__all__ = ["Enqueue", "JourneyContext", "RecordOutcome", "Stage"]
+__all__ = ["CreateReview", "Enqueue", "JourneyContext", "RecordOutcome", "Stage"]
 
 Stage = Literal["plan", "send"]
 
@@ -48,6 +48,20 @@ class Enqueue(Protocol):
     ) -> tuple[OutboxMessage, bool]: ...
 
 
+class CreateReview(Protocol):
+    """Open a review; `expires_at` None means the guardrail policy's SLA."""
+
+    def __call__(
+        self,
+        session: Session,
+        action: PlannedAction,
+        report: GuardrailReport,
+        thread_id: str,
+        *,
+        expires_at: datetime | None,
+    ) -> Review: ...
+
+
 class RecordOutcome(Protocol):
     def __call__(self, session: Session, *, decision_id: str, reward: float, kind: str) -> None: ...
 
@@ -65,7 +79,7 @@ class JourneyContext:
     decide: Callable[[Session, ProfileView, DecisionContext, datetime], DecisionOutcome]
     write_creative: Callable[[Session, ProfileView, DecisionOutcome], Creative]
     check: Callable[[Session, PlannedAction, ProfileView, datetime, Stage], GuardrailReport]
-    create_review: Callable[[Session, PlannedAction, GuardrailReport, str], Review]
+    create_review: CreateReview
     enqueue: Enqueue
     record_outcome: RecordOutcome
     lock_customer: Callable[[Session, str], None] = _no_lock

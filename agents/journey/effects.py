@@ -19,8 +19,9 @@ from sqlmodel import col, select
 
 from agents.journey import audit_trail
 from agents.journey.context import JourneyContext
+from agents.journey.holds import held_by, needs_person
 from agents.journey.nodes import spec_of
-from agents.journey.spec import ActionStep, parse_duration
+from agents.journey.spec import JOURNEY_CHANNELS, ActionStep, parse_duration
 from agents.journey.state import JourneyState
 from core.audit import canonical_json, digest
 from core.db import session_scope
@@ -73,7 +74,8 @@ def decide(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, A
         run_id=state["run_id"],
         step=step.id,
         allowed_actions=step.actions,
-        allowed_channels=step.channels,
+        # never a channel a journey cannot send through (web content, webhooks)
+        allowed_channels=step.channels or list(JOURNEY_CHANNELS),
         seed=seed,
     )
     with session_scope(ctx.engine) as session:
@@ -205,11 +207,12 @@ def escalate(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str,
             .order_by(col(Review.created_at).desc())
         ).first()
         if review is None:
-            review = ctx.create_review(session, action, report, state["thread_id"])
-            if review.expires_at is None:  # the journey's policy says how long a human has
-                expires = spec_of(state).review.expires_after
-                review.expires_at = ctx.now() + parse_duration(expires)
-                session.add(review)
+            # the journey's policy says how long a human has; unset: the guardrail policy's SLA
+            expires = spec_of(state).review.expires_after
+            expires_at = ctx.now() + parse_duration(expires) if expires else None
+            review = ctx.create_review(
+                session, action, report, state["thread_id"], expires_at=expires_at
+            )
             audit_trail.record(
                 session,
                 ctx,
@@ -235,11 +238,19 @@ def escalate(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str,
 
 
 def execute(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, Any]:
-    """Enqueue the action once: lock the customer, re-check at send time, write the outbox row."""
+    """Enqueue the action once: lock the customer, re-check at send time, write the outbox row.
+
+    A hold never ends the step without a row: a timed hold (quiet hours, caps) sets the row's
+    `not_before`, a kill-switch hold leaves the row for the dispatcher to hold until the pause is
+    lifted, and an approved action held for an unknown timezone waits in the outbox (the
+    dispatcher's send-time check holds it). An escalation, or a hold nothing releases, that no
+    person has answered yet goes to review instead (`needs_review`), with nothing queued.
+    """
     ctx = runtime.context
     action = PlannedAction.model_validate(state["action"])
     profile = ProfileView.model_validate(state["profile"])
     key = idempotency_key(state["run_id"], state["step"], action.action_id, digest(action.content))
+    held: list[str] = []
     with session_scope(ctx.engine) as session:
         ctx.lock_customer(session, action.customer_id)
         existing = session.exec(
@@ -249,23 +260,45 @@ def execute(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, 
             outcome, created = "queued", False
         else:
             report = _send_report(ctx.check(session, action, profile, ctx.now(), "send"), state)
-            outcome, created = _enqueue(session, ctx, state, action, report, key)
+            if not state.get("approved") and (
+                report.outcome == Outcome.escalate or needs_person(report)
+            ):
+                audit_trail.record(
+                    session,
+                    ctx,
+                    state,
+                    "executed",
+                    inputs={"key": key},
+                    outputs={"outcome": "escalated_at_send", "created": False},
+                )
+                return {"report": report.model_dump(mode="json"), "needs_review": True}
+            held = held_by(report) if report.outcome == Outcome.hold else []
+            outcome, created = _enqueue(session, ctx, action, report, key)
         audit_trail.record(
             session,
             ctx,
             state,
             "executed",
             inputs={"key": key},
-            outputs={"outcome": outcome, "created": created, "channel": action.channel},
+            outputs={
+                "outcome": outcome,
+                "created": created,
+                "channel": action.channel,
+                "held_by": held,
+            },
         )
-    return _end_step(
-        state,
-        outcome,
-        decision_id=action.decision_id,
-        action_id=action.action_id,
-        channel=action.channel,
-        key=key if outcome == "queued" else None,
-    )
+    return {
+        "needs_review": False,
+        **_end_step(
+            state,
+            outcome,
+            decision_id=action.decision_id,
+            action_id=action.action_id,
+            channel=action.channel,
+            key=key if outcome == "queued" else None,
+            held_by=held,
+        ),
+    }
 
 
 def _send_report(report: GuardrailReport, state: JourneyState) -> GuardrailReport:
@@ -279,17 +312,15 @@ def _send_report(report: GuardrailReport, state: JourneyState) -> GuardrailRepor
 def _enqueue(
     session: Any,
     ctx: JourneyContext,
-    state: JourneyState,
     action: PlannedAction,
     report: GuardrailReport,
     key: str,
 ) -> tuple[str, bool]:
-    if report.outcome in (Outcome.block, Outcome.escalate):
-        return ("blocked" if report.outcome == Outcome.block else "held_at_send"), False
+    """Write the outbox row unless the report blocks; a hold only sets when it may go."""
+    if report.outcome == Outcome.block:
+        return "blocked", False
     not_before: datetime | None = action.send_at
-    if report.outcome == Outcome.hold:
-        if report.hold_until is None:
-            return "held", False
+    if report.outcome == Outcome.hold and report.hold_until is not None:
         not_before = report.hold_until
     _, created = ctx.enqueue(
         session,

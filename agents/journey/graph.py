@@ -1,7 +1,8 @@
 """The journey graph: one generic interpreter of journey specs, checkpointed per run.
 
-    enter -> next_step -+-> load_context -> decide -> create -> check -+-> execute -> next_step
-                        |                                              +-> escalate -> execute
+    enter -> next_step -+-> load_context -> decide -> create -> check -+-> execute -+-> next_step
+                        |                                              +-> escalate <-+
+                        |                                                  (interrupt) -> execute
                         +-> schedule_wait -> sleep (interrupt) -> next_step
                         +-> branch -> next_step
                         +-> hold (interrupt while paused) -> next_step
@@ -26,6 +27,7 @@ from agents.journey.context import JourneyContext
 from agents.journey.routing import (
     route_after_check,
     route_after_decide,
+    route_after_execute,
     route_after_review,
     route_step,
 )
@@ -71,7 +73,7 @@ def build_graph(
     g.add_edge("create", "check")
     g.add_conditional_edges("check", route_after_check)
     g.add_conditional_edges("escalate", route_after_review)
-    g.add_edge("execute", "next_step")
+    g.add_conditional_edges("execute", route_after_execute)
     g.add_edge("schedule_wait", "sleep")
     g.add_edge("sleep", "next_step")
     g.add_edge("branch", "next_step")

@@ -144,6 +144,7 @@ def load_context(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[
         "report": None,
         "review": None,
         "approved": False,
+        "needs_review": False,
     }
 
 

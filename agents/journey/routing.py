@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
+from agents.journey.holds import needs_person
 from agents.journey.spec import END, ActionStep, BranchStep, JourneySpec, WaitStep
 from agents.journey.state import JourneyState
-from core.domain import Outcome
+from core.domain import GuardrailReport, Outcome
 
-__all__ = ["route_after_check", "route_after_decide", "route_after_review", "route_step"]
+__all__ = [
+    "route_after_check",
+    "route_after_decide",
+    "route_after_execute",
+    "route_after_review",
+    "route_step",
+]
 
 
 def route_step(
@@ -38,15 +45,22 @@ def route_after_decide(state: JourneyState) -> Literal["create", "next_step"]:
 
 
 def route_after_check(state: JourneyState) -> Literal["execute", "escalate", "next_step"]:
-    report = state.get("report") or {}
-    outcome = report.get("outcome")
-    if outcome == Outcome.block:
+    """Blocks end the step; escalations and holds nothing releases go to a person; the rest
+    (allowed, held until a time, held by a pause) go on to be queued."""
+    report = GuardrailReport.model_validate(
+        state.get("report") or {"outcome": "allow", "verdicts": []}
+    )
+    if report.outcome == Outcome.block:
         return "next_step"
-    # a hold with no end time would otherwise drop the action: a human decides instead
-    if outcome == Outcome.escalate or (outcome == Outcome.hold and not report.get("hold_until")):
+    if report.outcome == Outcome.escalate or needs_person(report):
         return "escalate"
     return "execute"
 
 
 def route_after_review(state: JourneyState) -> Literal["execute", "next_step"]:
     return "execute" if state.get("approved") else "next_step"
+
+
+def route_after_execute(state: JourneyState) -> Literal["escalate", "next_step"]:
+    """The send-time check can still ask for a person (it then queued nothing)."""
+    return "escalate" if state.get("needs_review") else "next_step"

@@ -2,10 +2,11 @@
 
 `run_once()` does one pass: consume unconsumed `TriggerFiring` rows, resume due waits and waits
 whose goal event arrived, resume runs whose review was resolved or whose journey was resumed,
-recover runs a crashed process left mid-step, and credit new outcome events. Each resume first
-*claims* the run with a conditional UPDATE (status and updated_at), so two runners never drive
-the same thread at once. The `JourneyRun` row mirrors the graph: status running / waiting /
-review / held / completed / failed, the step, and `wake_at`.
+retry runs a transient error stopped once their backoff is over, recover runs a crashed process
+left mid-step, and credit new outcome events. Each resume first *claims* the run with a
+conditional UPDATE (status and updated_at), so two runners never drive the same thread at once.
+The `JourneyRun` row mirrors the graph: status running / waiting / review / held / retrying /
+completed / failed, the step, and `wake_at`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from langgraph.types import Command
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from agents import outcomes
@@ -27,7 +30,7 @@ from agents.checkpointing import Checkpointer, make_checkpointer
 from agents.journey.context import JourneyContext
 from agents.journey.graph import build_graph
 from agents.journey.nodes import goal_event, journey_paused
-from agents.journey.spec import JourneySpec
+from agents.journey.spec import JourneySpec, JourneySpecError
 from agents.journey.state import JourneyInput
 from agents.journey.store import load_spec
 from core import audit
@@ -35,13 +38,24 @@ from core.clock import as_utc
 from core.db import session_scope
 from core.domain import TriggerContext
 from core.settings import Settings
-from core.tables import JourneyRun, Review, TriggerFiring
+from core.tables import AuditEntry, JourneyRun, Review, TriggerFiring
 
 __all__ = ["JourneyRunner", "RunnerOptions", "RunnerStats"]
 
 log = logging.getLogger("cjo.journeys")
 
 _STATUS_OF_INTERRUPT = {"wait": "waiting", "review": "review", "hold": "held"}
+# Worth another try later: the database or a model/provider endpoint was briefly unreachable.
+# (Nodes already retry the quick ones in-process, graph.TRANSIENT; these outlasted that.)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    ConnectionError,
+    TimeoutError,
+    httpx.TransportError,
+)
+RETRY_SCHEDULED = "journey.run_retry_scheduled"
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,11 @@ class RunnerOptions:
     # a run still "running" this long after its last update was left by a dead process
     stale_after: timedelta = timedelta(minutes=5)
     attribution_window: timedelta = timedelta(days=7)
+    # a run stopped by a transient error is tried again this many times, after
+    # retry_backoff, 2x, 4x ... (capped at retry_backoff_cap), before it is marked failed
+    max_retries: int = 3
+    retry_backoff: timedelta = timedelta(seconds=30)
+    retry_backoff_cap: timedelta = timedelta(minutes=15)
 
 
 @dataclass
@@ -60,6 +79,7 @@ class RunnerStats:
     resumed_goal: int = 0
     resumed_review: int = 0
     released: int = 0
+    retried: int = 0
     recovered: int = 0
     completed: int = 0
     failed: int = 0
@@ -74,6 +94,7 @@ class RunnerStats:
             + self.resumed_goal
             + self.resumed_review
             + self.released
+            + self.retried
             + self.recovered
         )
 
@@ -105,6 +126,7 @@ class JourneyRunner:
         self._resume_waits(stats)
         self._resume_reviews(stats)
         self._release_held(stats)
+        self._retry_failed(stats)
         self._attribute(stats)
         return stats
 
@@ -147,7 +169,11 @@ class JourneyRunner:
             )
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            spec = load_spec(session, firing.journey_slug)
+            try:
+                spec = load_spec(session, firing.journey_slug)
+                skipped = "no active journey with this slug" if spec is None else None
+            except JourneySpecError as exc:  # stored before a rule it breaks (e.g. a web step)
+                spec, skipped = None, f"the stored journey no longer validates: {exc}"[:500]
             if spec is None:
                 stats.skipped_firings += 1
                 audit.append(
@@ -158,7 +184,7 @@ class JourneyRunner:
                     subject_id=firing.id,
                     customer_id=firing.customer_id,
                     journey_id=firing.journey_slug,
-                    payload={"reason": "no active journey with this slug"},
+                    payload={"reason": skipped},
                 )
                 return None
             run = JourneyRun(
@@ -286,15 +312,33 @@ class JourneyRunner:
             if not self._claim(run.id, "running", older_than=cutoff):
                 continue
             stats.recovered += 1
-            snapshot = self.graph.get_state(_config(run.thread_id))
-            if not snapshot.values:  # crashed between opening the run and its first checkpoint
-                payload: Any = self._rebuild_input(run)
-            elif snapshot.interrupts:  # crashed after the interrupt, before the row was updated
-                self._sync(run.id, {"__interrupt__": snapshot.interrupts, **snapshot.values}, stats)
-                continue
-            else:
-                payload = None  # continue with the pending nodes
-            self._invoke(run.id, run.thread_id, payload, stats)
+            self._continue(run, stats)
+
+    def _retry_failed(self, stats: RunnerStats) -> None:
+        """Runs a transient error stopped go on from their last checkpoint once `wake_at` is due."""
+        now = self.context.now()
+        with session_scope(self.context.engine) as session:
+            due = session.exec(
+                select(JourneyRun)
+                .where(JourneyRun.status == "retrying", col(JourneyRun.wake_at) <= now)
+                .limit(self.options.batch_size)
+            ).all()
+        for run in due:
+            if self._claim(run.id, "retrying"):
+                stats.retried += 1
+                self._continue(run, stats)
+
+    def _continue(self, run: JourneyRun, stats: RunnerStats) -> None:
+        """Go on from the last checkpoint: re-run the node that did not finish."""
+        snapshot = self.graph.get_state(_config(run.thread_id))
+        if not snapshot.values:  # stopped between opening the run and its first checkpoint
+            payload: Any = self._rebuild_input(run)
+        elif snapshot.interrupts:  # stopped after the interrupt, before the row was updated
+            self._sync(run.id, {"__interrupt__": snapshot.interrupts, **snapshot.values}, stats)
+            return
+        else:
+            payload = None  # continue with the pending nodes
+        self._invoke(run.id, run.thread_id, payload, stats)
 
     def _rebuild_input(self, run: JourneyRun) -> JourneyInput:
         with session_scope(self.context.engine) as session:
@@ -338,16 +382,60 @@ class JourneyRunner:
                 payload, _config(thread_id), context=self.context, durability="sync"
             )
         except Exception as exc:  # the run stops here, visibly; other runs go on
-            log.exception("journey run %s failed", run_id)
-            stats.failed += 1
-            self._mark(
-                run_id,
-                status="failed",
-                kind="journey.run_failed",
-                payload={"error": repr(exc)[:500]},
-            )
+            self._stopped(run_id, exc, stats)
             return
         self._sync(run_id, result, stats)
+
+    def _stopped(self, run_id: str, exc: Exception, stats: RunnerStats) -> None:
+        """A transient error schedules a retry (bounded, with backoff); anything else fails."""
+        error = repr(exc)[:500]
+        retries = self._retries_in_a_row(run_id)
+        if isinstance(exc, TRANSIENT_ERRORS) and retries < self.options.max_retries:
+            wait = min(self.options.retry_backoff * (2**retries), self.options.retry_backoff_cap)
+            log.warning(
+                "journey run %s stopped (%s); retry %d in %s", run_id, error, retries + 1, wait
+            )
+            self._mark(
+                run_id,
+                status="retrying",
+                kind=RETRY_SCHEDULED,
+                payload={"error": error, "attempt": retries + 1, "wait_s": wait.total_seconds()},
+                wake_at=self.context.now() + wait,
+            )
+            return
+        log.exception("journey run %s failed", run_id, exc_info=exc)
+        stats.failed += 1
+        self._mark(
+            run_id,
+            status="failed",
+            kind="journey.run_failed",
+            payload={
+                "error": error,
+                "retries": retries,
+                "transient": isinstance(exc, TRANSIENT_ERRORS),
+            },
+            wake_at=None,
+        )
+
+    def _retries_in_a_row(self, run_id: str) -> int:
+        """Retries since the run last made progress: its latest audit entries, if retries.
+
+        Every node that completes writes an entry for the run, so a retry that got further
+        resets the count; a failed node's own entry was rolled back with it.
+        """
+        with session_scope(self.context.engine) as session:
+            kinds = session.exec(
+                select(AuditEntry.kind)
+                .where(AuditEntry.subject_type == "journey_run", AuditEntry.subject_id == run_id)
+                .order_by(col(AuditEntry.seq).desc())
+                .limit(self.options.max_retries + 1)
+            ).all()
+        count = 0
+        for kind in kinds:
+            if kind != RETRY_SCHEDULED:
+                break
+            count += 1
+        return count
 
     def _sync(self, run_id: str, result: dict[str, Any], stats: RunnerStats) -> None:
         """Mirror the graph's position into the JourneyRun row."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.domain import CHANNELS
 
 __all__ = [
+    "JOURNEY_CHANNELS",
     "ActionStep",
     "BranchRule",
     "BranchStep",
@@ -30,6 +31,12 @@ __all__ = [
     "parse_duration",
 ]
 
+# Channels a journey step can act through (each has an outbox payload, agents/journey/wiring).
+JOURNEY_CHANNELS = ("email", "sms", "push", "csm", "audience")
+_NOT_FOR_JOURNEYS = {
+    "web": "web content is served to the site by GET /v1/decide, not sent by a journey",
+    "webhook": "a journey step has no webhook destination to post to",
+}
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
@@ -91,12 +98,15 @@ class ReviewPolicy(_Model):
 
     always: bool = False
     min_conformance: float = Field(default=0.0, ge=0.0, le=1.0)
-    expires_after: str = "2d"
+    # How long a reviewer has before the review expires (to "do nothing"); unset: the
+    # guardrail policy's `review.sla_hours`.
+    expires_after: str | None = None
 
     @field_validator("expires_after")
     @classmethod
-    def _expires(cls, value: str) -> str:
-        parse_duration(value)
+    def _expires(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
 
@@ -116,9 +126,15 @@ class ActionStep(_Step):
     @field_validator("channels")
     @classmethod
     def _channels(cls, value: list[str] | None) -> list[str] | None:
+        usable = ", ".join(JOURNEY_CHANNELS)
         for channel in value or []:
+            if channel in _NOT_FOR_JOURNEYS:
+                why = _NOT_FOR_JOURNEYS[channel]
+                raise ValueError(
+                    f"channel {channel!r} cannot be used in a journey ({why}); use one of: {usable}"
+                )
             if channel not in CHANNELS:
-                raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
+                raise ValueError(f"unknown channel {channel!r}; a journey step can use: {usable}")
         return value
 
 

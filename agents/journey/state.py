@@ -17,7 +17,7 @@ def merge_results(left: dict[str, Any] | None, right: dict[str, Any] | None) -> 
 
 
 class StepResult(TypedDict, total=False):
-    outcome: str  # sent | queued | held | blocked | rejected | expired | no_action | holdout ...
+    outcome: str  # queued | blocked | rejected | expired | no_action | holdout ...
     decision_id: str | None
     action_id: str | None
     channel: str | None
@@ -48,6 +48,7 @@ class JourneyState(JourneyInput, total=False):
     report: dict[str, Any] | None
     review: dict[str, Any] | None
     approved: bool
+    needs_review: bool  # the send-time check asked for a person; nothing was queued
     wake_at: str | None
     results: Annotated[dict[str, StepResult], merge_results]
     status: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -32,13 +32,13 @@ from decisioning.arbitration import PolicyConfig
 from decisioning.churn import ChurnModel
 from decisioning.engine import decide as decide_action
 from decisioning.learning import record_outcome as learn_from_outcome
-from guardrails.consent import consent_check
+from guardrails.content import sanitise_html
 from guardrails.engine import check_action, content_verdicts
 from guardrails.frequency import lock_customer
 from guardrails.policy import Policy, default_policy
 from guardrails.precheck import suitability_checks
-from guardrails.quiet_hours import quiet_hours_check
 from guardrails.review import create_review as open_review
+from guardrails.send_check import SendCheck, check_before_send
 from tools.channels.email import EmailDefaults, compliance_headers
 from tools.channels.registry import email_defaults as registry_email_defaults
 from tools.outbox import enqueue as enqueue_outbox
@@ -54,15 +54,28 @@ def channel_payload(
     content: dict[str, Any],
     offer: dict[str, Any],
     customer_id: str,
+    *,
+    physical_address: str = "",
+    contact: ProfileView | None = None,
 ) -> dict[str, Any]:
-    """The payload each channel adapter expects (docs/channels.md), from creative content."""
+    """The payload each channel adapter expects (docs/channels.md), from creative content.
+
+    Email carries the sender's `physical_address` (from the guardrail policy) for the adapter
+    to put where the copy says `{{physical_address}}`, and its HTML is sanitised (nh3) here,
+    on the way into the outbox: the guardrails block active HTML they recognise, and whatever
+    else a model or an editor wrote (forms, CSS that loads things) is removed, not sent.
+    An audience add carries the customer's email and phone from `contact` (their profile): the
+    audience adapter stores only their SHA-256 hashes, the customer-match format.
+    """
     if channel == "email":
+        html = str(content.get("body_html") or "")
         return {
             "to": recipient,
             "subject": content.get("subject", ""),
             "preheader": content.get("preheader"),
             "text": content.get("body_text", ""),
-            "html": content.get("body_html", ""),
+            "html": sanitise_html(html) if html else "",
+            "physical_address": physical_address,
         }
     if channel == "sms":
         return {"to": recipient, "text": content.get("text", "")}
@@ -81,14 +94,17 @@ def channel_payload(
             "customer_id": customer_id,
         }
     if channel == "audience":
+        identifiers = {"email": contact.email, "phone": contact.phone} if contact else {}
         return {
             "audience": content.get("audience") or offer.get("audience", "default"),
             "op": "add",
             "customer_id": customer_id,
+            **{k: v for k, v in identifiers.items() if v},
         }
-    if channel == "webhook":
-        return {"event": content.get("event", "cjo.action"), "data": content.get("data", {})}
-    raise ValueError(f"channel {channel!r} has no outbox payload (web is served by /v1/decide)")
+    raise ValueError(
+        f"channel {channel!r} has no journey outbox payload (journeys use email, sms, push, "
+        "csm and audience; web is served by /v1/decide)"
+    )
 
 
 def _with_send_headers(action: PlannedAction, email_defaults: EmailDefaults) -> PlannedAction:
@@ -180,20 +196,34 @@ def build_context(
         return check_action(session, action, profile, now=now, stage=stage, policy=policy)
 
     def create_review(
-        session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
+        session: Session,
+        action: PlannedAction,
+        report: GuardrailReport,
+        thread_id: str,
+        *,
+        expires_at: datetime | None,
     ) -> Review:
         return open_review(
-            session, action=action, report=report, thread_id=thread_id, actor=ACTOR, policy=policy
+            session,
+            action=action,
+            report=report,
+            thread_id=thread_id,
+            actor=ACTOR,
+            policy=policy,
+            expires_at=expires_at,
         )
 
     def enqueue(session: Session, **kw: Any) -> tuple[OutboxMessage, bool]:
         planned = kw.pop("payload")
+        audience = kw["channel"] == "audience"
         kw["payload"] = channel_payload(
             kw["channel"],
             planned.get("recipient"),
             planned.get("content") or {},
             planned.get("offer") or {},
             kw["customer_id"],
+            physical_address=policy.email.physical_address,
+            contact=get_profile_view(session, kw["customer_id"]) if audience else None,
         )
         return enqueue_outbox(session, **kw)
 
@@ -214,26 +244,20 @@ def build_context(
     )
 
 
-def make_pre_send(policy: Policy | None = None) -> Any:
-    """The dispatcher's last look before a message leaves: consent and quiet hours again.
+def make_pre_send(policy: Policy | None = None, *, clock: Callable[[], datetime] = utcnow) -> Any:
+    """The dispatcher's send-time check (`tools.dispatcher.PreSend`): consent, quiet hours and
+    the cap again, on the customer's current profile (`guardrails.send_check`).
 
-    State can change between enqueue and send (an unsubscribe, a clock past 21:00). Content and
-    frequency were checked, and the cap reserved, when the row was written; re-counting here
-    would count the message itself.
+    Returns a `SendCheck`: the "send" | "hold" | "block" string the dispatcher compares, with
+    `.reasons` (`check:reason`), `.verdicts` and `.hold_until` for its audit entry and row.
+    Typed `Any` because `PreSend` still declares the plain strings; a SendCheck is one.
     """
     policy = policy or default_policy()
 
-    def pre_send(session: Session, message: OutboxMessage) -> Literal["send", "hold", "block"]:
+    def pre_send(session: Session, message: OutboxMessage) -> SendCheck:
         if message.customer_id is None:
-            return "send"
+            return SendCheck("send")
         profile = get_profile_view(session, message.customer_id)
-        now = utcnow()
-        consent = consent_check(message.channel, profile, now, policy)
-        if consent.outcome == Outcome.block:
-            return "block"
-        quiet, _ = quiet_hours_check(message.channel, profile, now, policy)
-        if quiet.outcome != Outcome.allow or consent.outcome != Outcome.allow:
-            return "hold"
-        return "send"
+        return check_before_send(session, message, profile, now=clock(), policy=policy)
 
     return pre_send

@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from agents.journey.context import JourneyContext
 from agents.journey.store import save_journey
-from core.audit import digest
 from core.db import session_scope
 from core.domain import (
     Creative,
@@ -31,6 +30,8 @@ from core.domain import (
     Verdict,
 )
 from core.tables import Event, OutboxMessage, Review, TriggerFiring
+from guardrails.engine import with_kill_switch
+from guardrails.review import create_review
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 
@@ -62,10 +63,12 @@ class Fakes:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan_outcome: Outcome = Outcome.allow
     send_outcome: Outcome = Outcome.allow
+    hold_release: bool = True  # False: a hold with no release time (an unknown timezone)
     conformance: float = 0.9
     random_copy: bool = True
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[DecisionContext] = field(default_factory=list)
+    creative_errors: list[Exception] = field(default_factory=list)  # raised first, in order
 
     def load_profile(self, session: Session, customer_id: str) -> ProfileView | None:
         data = self.profiles.get(customer_id, {})
@@ -93,6 +96,8 @@ class Fakes:
     def write_creative(
         self, session: Session, profile: ProfileView, decision: DecisionOutcome
     ) -> Creative:
+        if self.creative_errors:  # e.g. the model endpoint is down
+            raise self.creative_errors.pop(0)
         # a random nonce: a re-run writes different copy, as an LLM would
         nonce = secrets.token_hex(4) if self.random_copy else "fixed"
         return Creative(
@@ -114,27 +119,31 @@ class Fakes:
         verdict = Verdict(
             check="fake", outcome=outcome, reasons=[] if outcome == "allow" else ["x"]
         )
-        hold_until = now + timedelta(hours=8) if outcome == Outcome.hold else None
-        return GuardrailReport.of([verdict], hold_until=hold_until)
+        timed = outcome == Outcome.hold and self.hold_release
+        hold_until = now + timedelta(hours=8) if timed else None
+        # the kill switch is the real engine's, so pauses behave as in production
+        return with_kill_switch(
+            session, action, GuardrailReport.of([verdict], hold_until=hold_until)
+        )
 
     def create_review(
-        self, session: Session, action: PlannedAction, report: GuardrailReport, thread_id: str
+        self,
+        session: Session,
+        action: PlannedAction,
+        report: GuardrailReport,
+        thread_id: str,
+        *,
+        expires_at: datetime | None,
     ) -> Review:
-        review = Review(
-            customer_id=action.customer_id,
-            journey_slug=action.journey_slug,
-            run_id=action.run_id,
+        # the real review queue, so expiry and the audit entry are production's
+        return create_review(
+            session,
+            action=action,
+            report=report,
             thread_id=thread_id,
-            decision_id=action.decision_id,
-            channel=action.channel,
-            action_id=action.action_id,
-            content=action.content,
-            content_hash=digest(action.content),
-            reasons=[r for v in report.verdicts for r in v.reasons],
+            actor="agent:journey",
+            expires_at=expires_at,
         )
-        session.add(review)
-        session.flush()
-        return review
 
     def record_outcome(
         self, session: Session, *, decision_id: str, reward: float, kind: str

@@ -12,9 +12,11 @@ from agents.journey.runner import JourneyRunner
 from agents.journey.store import set_status
 from agents.tables import Attribution
 from core.audit import verify_chain
+from core.clock import as_utc
 from core.db import session_scope
 from core.domain import Outcome
-from core.tables import AuditEntry, JourneyRun, Review
+from core.tables import AuditEntry, Journey, JourneyRun, Review, TriggerFiring
+from guardrails.review import expire_overdue
 from tests.graph.factories import (
     ONE_STEP,
     Clock,
@@ -250,7 +252,18 @@ def test_review_expires_after_the_journey_policy(
     make_runner(sqlite_engine).run_until_idle()
     with session_scope(sqlite_engine) as session:
         review = session.exec(select(Review)).one()
-    assert review.expires_at == clock.now() + timedelta(hours=6)
+        [created] = session.exec(select(AuditEntry).where(AuditEntry.kind == "review.created"))
+    assert review.expires_at is not None
+    assert as_utc(review.expires_at) == clock.now() + timedelta(hours=6)
+    assert created.payload["expires_at"] == (clock.now() + timedelta(hours=6)).isoformat()
+
+    # ...and once it expires (the sweep), the run resumes and sends nothing
+    clock.advance(hours=7)
+    with session_scope(sqlite_engine) as session:
+        assert [r.id for r in expire_overdue(session, clock.now())] == [review.id]
+    make_runner(sqlite_engine).run_until_idle()
+    assert outbox(sqlite_engine) == []
+    assert runs(sqlite_engine)[0].status == "completed"
 
 
 def test_guardrail_hold_delays_the_send_until_its_end(
@@ -262,3 +275,32 @@ def test_guardrail_hold_delays_the_send_until_its_end(
     make_runner(sqlite_engine).run_until_idle()
     [message] = outbox(sqlite_engine)
     assert message.next_attempt_at == clock.now() + timedelta(hours=8)
+
+
+def test_step_without_channels_only_offers_channels_a_journey_can_send(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    add_journey(sqlite_engine, ONE_STEP.replace("channels: [email], ", ""))
+    fire(sqlite_engine, "one-step", "c1", at=clock.now())
+    make_runner(sqlite_engine).run_until_idle()
+    [decision] = fakes.decisions
+    assert decision.allowed_channels == ["email", "sms", "push", "csm", "audience"]
+
+
+def test_firing_of_a_stored_journey_that_no_longer_validates_is_skipped_with_its_reason(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock
+) -> None:
+    """A journey saved before webhook steps were refused: its firings are consumed, audited."""
+    with session_scope(sqlite_engine) as session:
+        text = ONE_STEP.replace("channels: [email]", "channels: [webhook]")
+        session.add(Journey(slug="one-step", version=1, name="old", definition=text))
+    fire(sqlite_engine, "one-step", "c1", at=clock.now())
+    stats = make_runner(sqlite_engine).run_until_idle()
+    assert stats.skipped_firings == 1 and runs(sqlite_engine) == []
+    with session_scope(sqlite_engine) as session:
+        [skipped] = session.exec(
+            select(AuditEntry).where(AuditEntry.kind == "journey.firing_skipped")
+        ).all()
+        assert session.exec(select(TriggerFiring)).one().consumed_at is not None
+    assert "no longer validates" in skipped.payload["reason"]
+    assert "webhook" in skipped.payload["reason"]

@@ -30,6 +30,16 @@ def test_bad_duration_and_channel_are_named_by_path() -> None:
     assert "must look like" in errors["steps.1.duration"]
 
 
+@pytest.mark.parametrize(
+    ("channel", "why"), [("webhook", "no webhook destination"), ("web", "/v1/decide")]
+)
+def test_channels_a_journey_cannot_send_through_are_refused(channel: str, why: str) -> None:
+    errors = _errors(ONE_STEP.replace("channels: [email]", f"channels: [email, {channel}]"))
+    reason = errors["steps.0.channels"]
+    assert f"channel {channel!r} cannot be used in a journey" in reason and why in reason
+    assert "email, sms, push, csm, audience" in reason
+
+
 def test_branch_to_unknown_step_is_refused() -> None:
     text = ONE_STEP + (
         "  - id: split\n    kind: branch\n    default: nowhere\n"

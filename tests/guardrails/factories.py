@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from core.db import session_scope
 from core.domain import PlannedAction, ProfileView
+from core.tables import Customer, Profile
 
 # 15:00 in New York (EST, UTC-5) on a Tuesday.
 AFTERNOON_NY = datetime(2026, 3, 3, 20, 0, tzinfo=UTC)
@@ -68,3 +72,20 @@ def send_headers() -> dict[str, str]:
         "List-Unsubscribe": "<https://shop.example.com/u/abc>, <mailto:u@shop.example.com>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+def store_customer(engine: Engine, **overrides: Any) -> ProfileView:
+    """Store `profile(**overrides)` as a customer the dispatcher's send-time check can read."""
+    p = profile(**overrides)
+    with session_scope(engine) as s:
+        s.add(Customer(id=p.customer_id))
+        s.add(
+            Profile(
+                customer_id=p.customer_id,
+                traits=p.traits,
+                consent=p.consent,
+                timezone=p.timezone,
+                locale=p.locale,
+            )
+        )
+    return p

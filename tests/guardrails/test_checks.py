@@ -202,6 +202,14 @@ def test_recipients_own_email_is_fine_but_anothers_is_a_leak() -> None:
 # prompt injection ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("channel", ["push", "csm", "audience"])
+def test_actions_addressed_by_the_customers_own_id_are_not_a_leak(channel: str) -> None:
+    own = email_action(channel=channel, recipient="cus_ada", content={"body": "Hi"})
+    assert output_signs(own, profile()).outcome == Outcome.allow
+    other = email_action(channel=channel, recipient="cus_bob", content={"body": "Hi"})
+    assert output_signs(other, profile()).reasons == ["recipient_not_customer"]
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,11 +11,12 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from agents.journey.holds import needs_person
 from core import controls
 from core.db import session_scope
 from core.domain import Outcome
 from core.tables import AuditEntry
-from guardrails.engine import check_action, check_text
+from guardrails.engine import KILL_SWITCH, check_action, check_text
 from guardrails.policy import DEFAULT_POLICY_PATH, load_policy
 from guardrails.precheck import suitability_checks
 from tests.guardrails.factories import AFTERNOON_NY, email_action, profile
@@ -52,6 +54,21 @@ def test_paused_channel_holds_new_actions_until_resumed(engine: Engine) -> None:
     with session_scope(engine) as s:
         controls.set_paused(s, scope="channel", target="email", paused=False, actor="key:m")
         assert check_action(s, email_action(), profile(), now=AFTERNOON_NY).outcome == "allow"
+
+
+def test_pause_keeps_the_release_time_of_the_other_holds(engine: Engine) -> None:
+    """Paused at 23:00 local: the row waits for both the pause and the 08:00 opening."""
+    late = AFTERNOON_NY + timedelta(hours=8)  # 23:00 in New York
+    with session_scope(engine) as s:
+        controls.set_paused(s, scope="all", paused=True, actor="key:m")
+    with session_scope(engine) as s:
+        held = check_action(s, email_action(), profile(), now=late)
+    assert {v.check for v in held.verdicts if v.outcome == Outcome.hold} == {
+        "quiet_hours",
+        KILL_SWITCH,
+    }
+    assert held.hold_until == datetime(2026, 3, 4, 13, 0, tzinfo=UTC)  # 08:00 EST
+    assert not needs_person(held)  # a pause and a time release it: nobody needs to decide
 
 
 def test_dry_run_writes_only_its_audit_entry(engine: Engine) -> None:

@@ -44,6 +44,25 @@ def test_review_carries_reasons_and_hash(engine: Engine) -> None:
     assert _kinds(engine) == ["review.created"]
 
 
+def test_review_expires_at_the_given_time_else_after_the_policy_sla(engine: Engine) -> None:
+    action = email_action(conformance_score=0.4)
+    report = evaluate(action, profile(), now=AFTERNOON_NY)
+    with session_scope(engine) as s:
+        default = rv.create_review(
+            s, action=action, report=report, thread_id="t1", actor="a", now=AFTERNOON_NY
+        )
+        journey = rv.create_review(
+            s,
+            action=action,
+            report=report,
+            thread_id="t2",
+            actor="a",
+            expires_at=AFTERNOON_NY + timedelta(hours=6),
+        )
+    assert default.expires_at == AFTERNOON_NY + timedelta(hours=24)  # policy review.sla_hours
+    assert journey.expires_at == AFTERNOON_NY + timedelta(hours=6)
+
+
 def test_approval_of_stale_content_is_refused(engine: Engine) -> None:
     review = _open(engine)
     with session_scope(engine) as s, pytest.raises(rv.StaleApproval):

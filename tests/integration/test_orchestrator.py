@@ -90,19 +90,29 @@ def _settle(orch: Orchestrator) -> None:
     orch.dispatcher.run_until_idle()
 
 
+def _abandon_cart(client: TestClient, service: dict[str, str], user: str) -> None:
+    _identify(client, service, user)
+    added = {
+        "userId": user,
+        "messageId": f"add-{user}",
+        "event": "Product Added",
+        "timestamp": (utcnow() - timedelta(minutes=70)).isoformat(),
+        "properties": {"product_id": "sku-1", "price": 60.0, "quantity": 1},
+    }
+    assert client.post("/v1/track", json=added, headers=service).status_code == 202
+
+
+def _control(client: TestClient, orch: Orchestrator, verb: str, **body: str) -> None:
+    marketer = _key(orch.engine, Role.marketer)
+    answer = client.post(f"/v1/controls/{verb}", json=body, headers=marketer)
+    assert answer.status_code == 200, answer.text
+
+
 def test_each_abandoned_cart_becomes_one_real_email(orchestrator: Orchestrator) -> None:
     orch = orchestrator
     client, service = _client(orch), _key(orch.engine, Role.service)
     for user in ("cart-1", "cart-2"):
-        _identify(client, service, user)
-        added = {
-            "userId": user,
-            "messageId": f"add-{user}",
-            "event": "Product Added",
-            "timestamp": (utcnow() - timedelta(minutes=70)).isoformat(),
-            "properties": {"product_id": "sku-1", "price": 60.0, "quantity": 1},
-        }
-        assert client.post("/v1/track", json=added, headers=service).status_code == 202
+        _abandon_cart(client, service, user)
 
     _settle(orch)
     _settle(orch)  # a second pass must not send again
@@ -211,3 +221,56 @@ def test_rejected_action_is_never_sent(orchestrator: Orchestrator) -> None:
     with Session(orch.engine) as session:
         assert session.exec(select(CapturedEmail)).all() == []
         assert session.exec(select(OutboxMessage)).all() == []
+
+
+def test_paused_email_channel_sends_nothing_until_resumed_and_loses_nothing(
+    orchestrator: Orchestrator,
+) -> None:
+    orch = orchestrator
+    client, service = _client(orch), _key(orch.engine, Role.service)
+    _control(client, orch, "pause", scope="channel", target="email", reason="test")
+    _abandon_cart(client, service, "paused-1")
+    _settle(orch)
+    _settle(orch)
+    with Session(orch.engine) as session:
+        assert session.exec(select(CapturedEmail)).all() == []
+        assert session.exec(select(Review)).all() == []  # a pause is not a review item
+        [held] = session.exec(select(OutboxMessage)).all()
+    assert held.status == "held"
+
+    _control(client, orch, "resume", scope="channel", target="email")
+    _settle(orch)
+    _settle(orch)
+    with Session(orch.engine) as session:
+        emails = session.exec(select(CapturedEmail)).all()
+        [sent] = session.exec(select(OutboxMessage)).all()
+    assert [e.to for e in emails] == ["paused-1@example.com"]
+    assert [e.deliveries for e in emails] == [1]
+    assert sent.status == "sent" and emails[0].idempotency_key == sent.idempotency_key
+
+
+def test_review_approved_while_journey_paused_is_sent_once_after_resume(
+    orchestrator: Orchestrator,
+) -> None:
+    orch = orchestrator
+    client = _client(orch)
+    review = _flagged(orch, client, "vip-3")
+    _control(client, orch, "pause", scope="journey", target="reviewed-cart")
+    reviewer = _key(orch.engine, Role.reviewer)
+    approve = {"content_hash": review.content_hash}
+    ok = client.post(f"/v1/reviews/{review.id}/approve", json=approve, headers=reviewer)
+    assert ok.status_code == 200
+    _settle(orch)
+    _settle(orch)
+    with Session(orch.engine) as session:
+        assert session.exec(select(CapturedEmail)).all() == []
+        [held] = session.exec(select(OutboxMessage)).all()
+    assert held.status == "held"
+
+    _control(client, orch, "resume", scope="journey", target="reviewed-cart")
+    _settle(orch)
+    _settle(orch)
+    with Session(orch.engine) as session:
+        emails = session.exec(select(CapturedEmail)).all()
+    assert [e.to for e in emails] == ["vip-3@example.com"]
+    assert [e.deliveries for e in emails] == [1]

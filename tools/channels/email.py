@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ from tools.channels.base import (
 )
 
 __all__ = [
+    "ADDRESS_PLACEHOLDER",
     "EmailDefaults",
     "SmtpEmail",
     "build_email",
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 UNSUBSCRIBE_PLACEHOLDER = "{{unsubscribe_url}}"
+ADDRESS_PLACEHOLDER = "{{physical_address}}"
+_PLACEHOLDER = re.compile(r"\{\{\s*[^{}]*?\s*\}\}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +52,8 @@ class EmailDefaults:
     public_url: str = "http://127.0.0.1:8000"
     unsubscribe_secret: str = "cjo-dev-unsubscribe"
     message_id_domain: str = "cjo.outbox"
+    # The sender's postal address for `{{physical_address}}` when the payload carries none.
+    physical_address: str = ""
 
 
 def message_id_for(key: str, domain: str = "cjo.outbox") -> str:
@@ -78,11 +85,15 @@ def read_unsubscribe_token(token: str, secret: str) -> str | None:
 
 
 def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
-    """Render the payload {to, from?, subject, preheader?, text, html, unsubscribe_url?, headers?}.
+    """Render the payload {to, from?, subject, preheader?, text, html, unsubscribe_url?,
+    physical_address?, headers?}.
 
     Fills the sender and the unsubscribe URL (`<public_url>/u/<token>`), replaces the
-    `{{unsubscribe_url}}` placeholder in text and HTML, and sets List-Unsubscribe (URL and
-    mailto) with List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).
+    `{{unsubscribe_url}}` and `{{physical_address}}` placeholders in text and HTML (the address
+    from the payload, else `defaults.physical_address`), and sets List-Unsubscribe (URL and
+    mailto) with List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058). An email that
+    would still show a `{{...}}` placeholder is refused (PermanentSendError naming it): the
+    customer must never see one, least of all in place of the legally required address.
     """
     payload = delivery.payload
     to = require_text(payload, "to", "email")
@@ -97,6 +108,10 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     )
     text = text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
     html = html.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
+    text, html = _fill_address(text, html, payload, defaults)
+    for part, value in (("subject", subject), ("text", text), ("html", html)):
+        if left := _PLACEHOLDER.search(value):
+            raise PermanentSendError(f"payload.{part}: placeholder {left.group(0)} is not filled")
     preheader = payload.get("preheader")
     if preheader and html:
         hidden = f'<div style="display:none;max-height:0;overflow:hidden">{preheader}</div>'
@@ -124,6 +139,24 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     if html:
         msg.add_alternative(html, subtype="html")
     return msg
+
+
+def _fill_address(
+    text: str, html: str, payload: dict[str, Any], defaults: EmailDefaults
+) -> tuple[str, str]:
+    """Put the sender's postal address where the copy says `{{physical_address}}`."""
+    if ADDRESS_PLACEHOLDER not in text and ADDRESS_PLACEHOLDER not in html:
+        return text, html
+    address = str(payload.get("physical_address") or defaults.physical_address).strip()
+    if not address:
+        raise PermanentSendError(
+            "payload.physical_address: the email uses {{physical_address}} but no sender "
+            "address is configured (guardrails policy email.physical_address)"
+        )
+    return (
+        text.replace(ADDRESS_PLACEHOLDER, address),
+        html.replace(ADDRESS_PLACEHOLDER, escape(address)),
+    )
 
 
 # Headers only cjo sets: recipients come from `to` alone (no Cc/Bcc smuggled in headers).
