@@ -172,30 +172,36 @@ class _Verdict:
 
 
 def _read_check(result: SendCheck) -> _Verdict:
-    """A bare verdict as it is; a guardrail report as its verdict plus the failing checks."""
+    """The check's decision, plus the failing checks when it carries its verdicts.
+
+    A `GuardrailReport`, or a plain "send" | "hold" | "block" string; the string may be a
+    `guardrails.send_check.SendCheck` (a str subclass) carrying `.verdicts` and `.hold_until`.
+    """
+    action: Literal["send", "hold", "block"]
     if isinstance(result, GuardrailReport):
-        failing = [v for v in result.verdicts if v.outcome != Outcome.allow]
-        action: Literal["send", "hold", "block"] = (
+        action = (
             "send"
             if result.outcome == Outcome.allow
             else "block"
             if result.outcome == Outcome.block
             else "hold"  # hold, or escalate: a reviewer cannot be asked from here
         )
-        return _Verdict(
-            action,
-            reasons="; ".join(
-                f"{v.check}: {', '.join(v.reasons) or v.outcome.value}" for v in failing
-            ),
-            checks=tuple(
-                {"check": v.check, "outcome": v.outcome.value, "reasons": list(v.reasons)}
-                for v in failing
-            ),
-            hold_until=as_utc(result.hold_until) if result.hold_until else None,
-        )
-    if result in ("send", "hold", "block"):
-        return _Verdict(result)
-    raise TypeError(f"pre_send: returned {result!r}; expected send/hold/block or a report")
+    elif result in ("send", "hold", "block"):
+        action = result
+    else:
+        raise TypeError(f"pre_send: returned {result!r}; expected send/hold/block or a report")
+    verdicts = getattr(result, "verdicts", None) or ()
+    hold_until = getattr(result, "hold_until", None)
+    failing = [v for v in verdicts if v.outcome != Outcome.allow]
+    return _Verdict(
+        str(action),  # type: ignore[arg-type]  # a SendCheck becomes the plain string
+        reasons="; ".join(f"{v.check}: {', '.join(v.reasons) or v.outcome.value}" for v in failing),
+        checks=tuple(
+            {"check": v.check, "outcome": v.outcome.value, "reasons": list(v.reasons)}
+            for v in failing
+        ),
+        hold_until=as_utc(hold_until) if hold_until else None,
+    )
 
 
 def _delivery(row: OutboxMessage) -> Delivery:

@@ -70,6 +70,12 @@ def _no_lock(session: Session, customer_id: str) -> None:
     return None
 
 
+def _no_holdout_record(
+    session: Session, profile: ProfileView, ctx: DecisionContext, now: datetime
+) -> DecisionOutcome | None:
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class JourneyContext:
     """Everything a journey node may touch besides its state."""
@@ -83,5 +89,10 @@ class JourneyContext:
     enqueue: Enqueue
     record_outcome: RecordOutcome
     lock_customer: Callable[[Session, str], None] = _no_lock
+    # A customer in the journey's own control arm gets no decision, but is recorded as held
+    # out (what treatment would have chosen) so lift can be measured on every decision row.
+    record_holdout: Callable[
+        [Session, ProfileView, DecisionContext, datetime], DecisionOutcome | None
+    ] = _no_holdout_record
     now: Callable[[], datetime] = field(default=utcnow)
     actor: str = "agent:journey"

@@ -59,11 +59,12 @@ def decide(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, A
     ctx, spec = runtime.context, spec_of(state)
     step = spec.step(state["step"])
     assert isinstance(step, ActionStep)
-    if state.get("profile") is None or state.get("arm") == "control":
-        outcome = "no_profile" if state.get("profile") is None else "control"
+    if state.get("profile") is None:
         with session_scope(ctx.engine) as session:
-            audit_trail.record(session, ctx, state, "decided", inputs={}, outputs={"skip": outcome})
-        return {"decision": None, **_end_step(state, outcome)}
+            audit_trail.record(
+                session, ctx, state, "decided", inputs={}, outputs={"skip": "no_profile"}
+            )
+        return {"decision": None, **_end_step(state, "no_profile")}
     profile = ProfileView.model_validate(state["profile"])
     seed = int.from_bytes(
         hashlib.sha256(f"{state['run_id']}:{step.id}".encode()).digest()[:4], "big"
@@ -78,6 +79,19 @@ def decide(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, A
         allowed_channels=step.channels or list(JOURNEY_CHANNELS),
         seed=seed,
     )
+    if state.get("arm") == "control":
+        with session_scope(ctx.engine) as session:
+            held = ctx.record_holdout(session, profile, request, ctx.now())
+            held_id = held.decision_id if held else None
+            audit_trail.record(
+                session,
+                ctx,
+                state,
+                "decided",
+                inputs=request.model_dump(mode="json"),
+                outputs={"skip": "control", "decision_id": held_id},
+            )
+        return {"decision": None, **_end_step(state, "control", decision_id=held_id)}
     with session_scope(ctx.engine) as session:
         decision = ctx.decide(session, profile, request, ctx.now())
         audit_trail.record(

@@ -31,6 +31,7 @@ from core.tables import OutboxMessage, Review
 from decisioning.arbitration import PolicyConfig
 from decisioning.churn import ChurnModel
 from decisioning.engine import decide as decide_action
+from decisioning.engine import record_holdout as record_holdout_decision
 from decisioning.learning import record_outcome as learn_from_outcome
 from guardrails.content import sanitise_html
 from guardrails.engine import check_action, content_verdicts
@@ -184,6 +185,21 @@ def build_context(
             actor=ACTOR,
         )
 
+    def record_holdout(
+        session: Session, profile: ProfileView, ctx: DecisionContext, now: datetime
+    ) -> DecisionOutcome:
+        return record_holdout_decision(
+            session,
+            profile,
+            ctx,
+            now=now,
+            control=f"journey:{ctx.journey_slug}",
+            suitability=suitability_checks(session, policy),
+            churn_model=churn_model,
+            policy=decision_policy,
+            actor=ACTOR,
+        )
+
     def create(session: Session, profile: ProfileView, decision: DecisionOutcome) -> Creative:
         creative: Creative = write_creative(session, profile, decision)
         return creative
@@ -240,6 +256,7 @@ def build_context(
         enqueue=enqueue,
         record_outcome=record_outcome,
         lock_customer=lock_customer,
+        record_holdout=record_holdout,
         now=utcnow,
     )
 

@@ -6,8 +6,9 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
@@ -16,6 +17,7 @@ from core.controls import set_paused
 from core.db import session_scope
 from core.domain import GuardrailReport, Verdict
 from core.tables import AuditEntry, OutboxMessage
+from guardrails.send_check import SendCheck
 from tests.tools.factories import add_message, make_registry
 from tools.channels.base import Delivery, SendResult, TransientSendError
 from tools.dispatcher import Dispatcher, RetryPolicy, TokenBucket
@@ -289,17 +291,27 @@ def test_a_send_that_outlasts_its_lease_does_not_overwrite_the_new_owner(
     assert stats.lost == 1 and stats.retried == 0
 
 
+@pytest.mark.parametrize("shape", ["report", "send_check"])
 def test_send_time_report_reasons_reach_the_row_and_the_audit(
-    engine: Engine, tmp_path: Path
+    engine: Engine, tmp_path: Path, shape: str
 ) -> None:
+    """Both shapes a pre-send check may answer in: a GuardrailReport, or the journey wiring's
+    `SendCheck` (the plain decision string carrying its verdicts)."""
     morning = utcnow() + timedelta(hours=9)
 
-    def pre_send(session: Session, message: OutboxMessage) -> GuardrailReport:
+    def answer(verdicts: list[Verdict], hold_until: datetime | None = None) -> Any:
+        report = GuardrailReport.of(verdicts, hold_until=hold_until)
+        if shape == "report":
+            return report
+        decision = {"allow": "send", "block": "block"}.get(report.outcome.value, "hold")
+        return SendCheck(decision, verdicts, hold_until)  # type: ignore[arg-type]
+
+    def pre_send(session: Session, message: OutboxMessage) -> Any:
         if message.payload["to"].endswith("0"):
             verdict = Verdict.block("consent", "unsubscribed:sms")
-            return GuardrailReport.of([Verdict.allow("quiet_hours"), verdict])
+            return answer([Verdict.allow("quiet_hours"), verdict])
         quiet = Verdict.hold("quiet_hours", "local time 22:10 is within 21:00-08:00")
-        return GuardrailReport.of([Verdict.allow("consent"), quiet], hold_until=morning)
+        return answer([Verdict.allow("consent"), quiet], hold_until=morning)
 
     dispatcher = Dispatcher(engine, make_registry(engine, tmp_path), pre_send=pre_send)
     _sms(engine, 2)
