@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["InsecureSettingsError", "Settings", "get_settings"]
@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         default=None, description="Bootstrap admin API key; created at start-up if set."
     )
 
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Seals the audit chain head; unset: a random key kept in data_dir/audit-key. "
+        "Every process writing one database must use the same key.",
+    )
+
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -61,6 +67,12 @@ class Settings(BaseSettings):
                     f"reachable on {self.host!r} / environment={self.environment!r}; "
                     "use a long random key (cjo keys create --role admin)"
                 )
+        short_audit_key = self.audit_key and len(self.audit_key.get_secret_value()) < 24
+        if short_audit_key and (exposed or self.environment == "production"):
+            raise InsecureSettingsError(
+                "CJO_AUDIT_KEY is shorter than 24 characters; use a long random key "
+                "(or leave it unset to keep a generated one in data_dir/audit-key)"
+            )
         if self.environment == "production" and self.resolved_database_url.startswith("sqlite"):
             raise InsecureSettingsError(
                 "environment=production needs CJO_DATABASE_URL pointing at PostgreSQL"

@@ -48,3 +48,9 @@ def test_dev_key_allowed_on_loopback() -> None:
 def test_invalid_port_is_rejected() -> None:
     with pytest.raises(ValueError, match="port"):
         Settings(port=70000)
+
+
+def test_short_audit_key_refused_on_public_address() -> None:
+    with pytest.raises(ValueError, match="CJO_AUDIT_KEY"):
+        Settings(host="0.0.0.0", audit_key="short")
+    assert Settings(host="0.0.0.0", audit_key="k" * 32).audit_key is not None
