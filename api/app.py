@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api import routes
+from api.deps import KeyCache
 from api.errors import error_body, install_error_handlers
 from api.observability import RequestContextMiddleware, configure_logging
 from core.db import make_engine, migrate, session_scope
@@ -119,7 +120,7 @@ def create_app(
         if engine.dialect.name == "sqlite"
         else engine
     )
-    app.state.key_cache = {}
+    app.state.key_cache = KeyCache(ttl=settings.key_cache_seconds)
     app.state.services = list(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

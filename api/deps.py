@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,16 +14,18 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from core.db import session_scope
-from core.keys import Role, find_key
+from core.keys import Role, find_key, hash_key
 from core.settings import Settings
 
 __all__ = [
     "EngineDep",
+    "KeyCache",
     "Principal",
     "SessionDep",
     "SettingsDep",
     "WriteSessionDep",
     "get_session",
+    "lookup_key",
     "require",
 ]
 
@@ -75,6 +79,68 @@ class Principal:
         return f"key:{self.key_id}"
 
 
+class KeyCache:
+    """Principals by key hash, each kept `ttl` seconds: a revoked key stops working that soon.
+
+    Looking a key up costs a database read per request otherwise; a few seconds of caching
+    removes nearly all of them, and `cjo keys revoke` (another process) needs no signal to
+    reach every API process. `clock` is injectable so tests need not sleep.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 5.0,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Principal | None:
+        with self._lock:
+            found = self._entries.get(key_hash)
+            if found is None:
+                return None
+            principal, expires = found
+            if self.clock() >= expires:
+                del self._entries[key_hash]
+                return None
+            return principal
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        with self._lock:
+            now = self.clock()
+            if len(self._entries) >= self.max_entries:
+                self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+                if len(self._entries) >= self.max_entries:
+                    return
+            self._entries[key_hash] = (principal, now + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def lookup_key(request: Request, token: str) -> Principal | None:
+    """The principal of an active key, through the app's short-lived cache; None if unknown
+    or revoked (revocations show within the cache's `ttl`)."""
+    cache: KeyCache = request.app.state.key_cache
+    key_hash = hash_key(token)
+    principal = cache.get(key_hash)
+    if principal is None:
+        with Session(request.app.state.read_engine) as session:
+            row = find_key(session, token)
+        if row is None:
+            return None
+        principal = Principal(key_id=row.id, role=Role(row.role))
+        cache.put(key_hash, principal)
+    return principal
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -93,18 +159,9 @@ def authenticate(request: Request) -> Principal:
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cache: dict[str, Principal] = request.app.state.key_cache
-    principal = cache.get(token)
+    principal = lookup_key(request, token)
     if principal is None:
-        with Session(request.app.state.read_engine) as session:
-            row = find_key(session, token)
-        if row is None:
-            raise ApiError(
-                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        principal = Principal(key_id=row.id, role=Role(row.role))
-        if len(cache) < 10_000:
-            cache[token] = principal
+        raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
     return principal
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     stream_url: str | None = Field(default=None, description="nats://... for JetStream.")
     smtp_url: str | None = Field(default=None, description="smtp://host:port for a relay.")
 
+    key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long an API key lookup is trusted (revocation lag)."
+    )
     max_body_bytes: int = Field(default=512 * 1024, description="Request body limit (413 above).")
 
     @model_validator(mode="after")
