@@ -2,14 +2,20 @@
 
 The handler validates, stores the event durably (deduplicated by messageId) and commits before
 answering 202; processing (identity, profile, triggers) happens in the worker right after.
+
+Handlers only read the body on the event loop; parsing, validation and the database write run
+in the threadpool, because on SQLite the write may wait for the lock (up to the busy timeout)
+and a wait on the loop would stall every other request, /health included.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, ServiceDep
 from api.errors import ApiError, field_errors
@@ -22,10 +28,10 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
 MAX_BATCH_ITEMS = 2500
 
 
-async def _json_object(request: Request) -> Any:
+def _parse_json(body: bytes) -> Any:
     try:
-        return await request.json()
-    except ValueError as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from exc
 
 
@@ -60,10 +66,13 @@ def _accept_one(engine: Any, message: Track | Identify | Page | Alias) -> dict[s
     return {"success": True, "duplicate": not fresh}
 
 
+def _ingest_one(body: bytes, kind: str, engine: Any) -> dict[str, Any]:
+    return _accept_one(engine, _validate(_parse_json(body), kind))
+
+
 def _single(kind: str) -> Any:
     async def endpoint(request: Request, engine: EngineDep, _: ServiceDep) -> Any:
-        message = _validate(await _json_object(request), kind)
-        return _accept_one(engine, message)
+        return await run_in_threadpool(_ingest_one, await request.body(), kind, engine)
 
     endpoint.__name__ = f"ingest_{kind}"
     endpoint.__doc__ = f"Accept one Segment `{kind}` message; 202 once it is stored."
@@ -80,7 +89,11 @@ async def batch(request: Request, engine: EngineDep, _: ServiceDep) -> dict[str,
 
     202 when at least one item was stored or was a duplicate; 422 when none is valid.
     """
-    body = await _json_object(request)
+    return await run_in_threadpool(_ingest_batch, await request.body(), engine)
+
+
+def _ingest_batch(raw: bytes, engine: Any) -> dict[str, Any]:
+    body = _parse_json(raw)
     items = body.get("batch") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise ApiError(
