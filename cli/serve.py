@@ -7,12 +7,14 @@ import logging
 import os
 from pathlib import Path
 
+import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.panel import Panel
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from cli.common import console, open_engine
+from cli.common import console, err_console, open_engine
 from core.db import make_engine, session_scope
 from core.keys import Role, create_key
 from core.settings import Settings, get_settings
@@ -40,12 +42,25 @@ def demo_keys(settings: Settings, engine: Engine) -> dict[str, str]:
     return keys
 
 
+def settings_for_serving(host: str | None, port: int | None) -> Settings:
+    """The process settings with `--host` / `--port` applied and validated again.
+
+    Exits with status 2 and the reason when the result is insecure (a dev admin key on a
+    reachable address), exactly as the same values given through CJO_HOST would.
+    """
+    try:
+        return get_settings().with_overrides(host=host, port=port)
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        err_console.print(f"[bold red]refusing to start:[/] {reasons}", highlight=False)
+        raise typer.Exit(code=2) from exc
+
+
 def serve_forever(host: str | None, port: int | None, demo: bool = False) -> None:
     from cli.services import build_orchestrator
 
-    settings = get_settings()
-    host = host or settings.host
-    port = port or settings.port
+    settings = settings_for_serving(host, port)
+    host, port = settings.host, settings.port
     engine = open_engine(settings)  # migrated here, once
     if demo:
         keys = demo_keys(settings, engine)

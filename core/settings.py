@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +81,16 @@ class Settings(BaseSettings):
                 "environment=production needs CJO_DATABASE_URL pointing at PostgreSQL"
             )
         return self
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with `changes` (None values skipped) applied and every check run again.
+
+        Command-line flags such as `cjo serve --host` must not bypass the refusal of insecure
+        settings that the environment alone would have triggered.
+        """
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return type(self).model_validate(values)
 
     @property
     def resolved_database_url(self) -> str:

@@ -54,3 +54,12 @@ def test_short_audit_key_refused_on_public_address() -> None:
     with pytest.raises(ValueError, match="CJO_AUDIT_KEY"):
         Settings(host="0.0.0.0", audit_key="short")
     assert Settings(host="0.0.0.0", audit_key="k" * 32).audit_key is not None
+
+
+def test_overrides_are_validated_again() -> None:
+    base = Settings(admin_key="cjo-dev-admin")
+    with pytest.raises(ValueError, match="CJO_ADMIN_KEY"):
+        base.with_overrides(host="0.0.0.0")
+    with pytest.raises(ValueError, match="port"):
+        base.with_overrides(port=0)
+    assert base.with_overrides(host=None, port=8001).port == 8001
