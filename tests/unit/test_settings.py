@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings
 
@@ -52,8 +53,8 @@ def test_invalid_port_is_rejected() -> None:
 
 def test_short_audit_key_refused_on_public_address() -> None:
     with pytest.raises(ValueError, match="CJO_AUDIT_KEY"):
-        Settings(host="0.0.0.0", audit_key="short")
-    assert Settings(host="0.0.0.0", audit_key="k" * 32).audit_key is not None
+        Settings(host="0.0.0.0", audit_key=SecretStr("short"))
+    assert Settings(host="0.0.0.0", audit_key=SecretStr("k" * 32)).audit_key is not None
 
 
 def test_overrides_are_validated_again() -> None:
