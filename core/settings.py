@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["InsecureSettingsError", "Settings", "get_settings"]
@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="Where embedded state lives.")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset means SQLite in data_dir."
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite fsync policy. FULL: an event answered 2xx survives a power loss. "
+        "NORMAL (WAL): faster commits, but the last ones may be lost on power loss.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -58,6 +63,11 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="How long an API key lookup is trusted (revocation lag)."
     )
     max_body_bytes: int = Field(default=512 * 1024, description="Request body limit (413 above).")
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_insecure(self) -> Settings:
