@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
@@ -108,7 +110,7 @@ def _stored(engine: Engine, message_id: str) -> Event:
 def test_page_endpoint_fixes_the_type_whatever_the_body_says(
     client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
 ) -> None:
-    body = {"type": "identify", "userId": "u1", "messageId": "p1", "name": "Home"}
+    body: dict[str, Any] = {"type": "identify", "userId": "u1", "messageId": "p1", "name": "Home"}
     body["traits"] = {"email": "mallory@example.com"}
     resp = client.post("/v1/page", json=body, headers=auth(role_keys[Role.service]))
     assert resp.status_code == 202
@@ -142,8 +144,8 @@ def test_group_traits_stay_on_the_event_not_the_profile(
     service = auth(role_keys[Role.service])
     person = {"userId": "u9", "messageId": "i9", "traits": {"name": "Ada"}}
     assert client.post("/v1/identify", json=person, headers=service).status_code == 202
-    group = {"userId": "u9", "messageId": "g9", "groupId": "acme", "traits": {"name": "Acme"}}
-    group["traits"]["email"] = "billing@acme.example"
+    traits = {"name": "Acme", "email": "billing@acme.example"}
+    group = {"userId": "u9", "messageId": "g9", "groupId": "acme", "traits": traits}
     assert client.post("/v1/group", json=group, headers=service).status_code == 202
     process_pending(sqlite_engine)
     with Session(sqlite_engine) as session:
