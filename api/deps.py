@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
@@ -18,15 +21,18 @@ from core.keys import Role, find_key, hash_key
 from core.settings import Settings
 
 __all__ = [
+    "CONSOLE_COOKIE",
     "EngineDep",
     "KeyCache",
     "Principal",
     "SessionDep",
     "SettingsDep",
     "WriteSessionDep",
+    "csrf_token",
     "get_session",
     "lookup_key",
     "require",
+    "same_origin_write",
 ]
 
 
@@ -141,23 +147,67 @@ def lookup_key(request: Request, token: str) -> Principal | None:
     return principal
 
 
-def _bearer(request: Request) -> str | None:
+CONSOLE_COOKIE = "cjo_key"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token(key: str) -> str:
+    """A per-key token for console forms and scripts; without the HttpOnly cookie's key nobody
+    can compute it."""
+    return hmac.new(key.encode("utf-8"), b"cjo-console-csrf", hashlib.sha256).hexdigest()[:40]
+
+
+def _presented_key(request: Request) -> tuple[str | None, bool]:
+    """The key the caller presented, and whether it came from the console's cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    cookie = request.cookies.get("cjo_key")
-    return cookie or None
+        return token.strip(), False
+    cookie = request.cookies.get(CONSOLE_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def same_origin_write(request: Request, key: str) -> bool:
+    """Whether a write carried by the console cookie comes from the console itself.
+
+    A browser attaches the cookie to cross-site requests too; the page that sent one is known by
+    its Origin (or, when a browser leaves Origin out, its Referer), and the console's own
+    scripts may instead send the key's CSRF token in `X-CSRF-Token`.
+    """
+    sent = request.headers.get("x-csrf-token")
+    if sent is not None:
+        return hmac.compare_digest(sent, csrf_token(key))
+    ours = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin == ours
+    referer = request.headers.get("referer")
+    return referer is not None and _origin_of(referer) == ours
 
 
 def authenticate(request: Request) -> Principal:
-    """Resolve the bearer key (or the console's cookie) to a principal, or 401."""
-    token = _bearer(request)
+    """Resolve the bearer key (or the console's cookie) to a principal, or 401.
+
+    A write authenticated by the cookie rather than a Bearer header must come from the console
+    (same origin or its CSRF token), or it is refused with 403 before anything runs.
+    """
+    token, from_cookie = _presented_key(request)
     if token is None:
         raise ApiError(
             401,
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    if from_cookie and request.method not in SAFE_METHODS and not same_origin_write(request, token):
+        raise ApiError(
+            403,
+            "cross-site request refused: a write signed in by the console cookie must come "
+            "from the console (same Origin or X-CSRF-Token); API clients send a Bearer key",
         )
     principal = lookup_key(request, token)
     if principal is None:

@@ -7,7 +7,6 @@ derived from the key (HMAC), which a cross-site page cannot read or compute.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated
@@ -15,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
 
-from api.deps import Principal, get_engine, lookup_key
+from api.deps import CONSOLE_COOKIE, Principal, csrf_token, get_engine, lookup_key
 from core.keys import Role
 
 __all__ = [
@@ -29,7 +28,7 @@ __all__ = [
     "verify_csrf",
 ]
 
-COOKIE = "cjo_key"
+COOKIE = CONSOLE_COOKIE
 
 # What each role may see or do in the console, after CONTRACT.md's API table (admin: all).
 ABILITIES: dict[str, frozenset[Role]] = {
@@ -77,11 +76,6 @@ class ConsoleUser:
 
     def may(self, ability: str) -> bool:
         return may(self.role, ability)
-
-
-def csrf_token(key: str) -> str:
-    """A per-key token for forms; without the HttpOnly cookie nobody can compute it."""
-    return hmac.new(key.encode("utf-8"), b"cjo-console-csrf", hashlib.sha256).hexdigest()[:40]
 
 
 def resolve_key(request: Request, engine: Engine, key: str) -> Principal | None:
