@@ -11,11 +11,12 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import routes
+from api.deps import KeyCache
 from api.errors import error_body, install_error_handlers
 from api.observability import RequestContextMiddleware, configure_logging
 from core.db import make_engine, migrate, session_scope
@@ -36,28 +37,61 @@ class BackgroundService(Protocol):
     async def stop(self) -> None: ...
 
 
-class BodyLimitMiddleware(BaseHTTPMiddleware):
-    """Refuse bodies over `max_body_bytes` with a clear 413 before anything parses them."""
+class BodyLimitMiddleware:
+    """Refuse bodies over `max_bytes` with a clear 413 before anything parses them.
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        super().__init__(app)
+    A declared Content-Length over the limit is refused without reading a byte. A chunked
+    upload is read only up to the limit: the moment it passes, the request is refused and the
+    rest is never read, so an endless body costs at most `max_bytes` of memory.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
         self.max_bytes = max_bytes
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        too_big = length is not None and length.isdigit() and int(length) > self.max_bytes
-        if not too_big and request.method in {"POST", "PUT", "PATCH"} and length is None:
-            body = await request.body()  # chunked upload: measure what arrived
-            too_big = len(body) > self.max_bytes
-        if too_big:
-            return JSONResponse(
-                status_code=413,
-                content=error_body(
-                    413,
-                    f"request body larger than {self.max_bytes} bytes; split it (e.g. /v1/batch)",
-                ),
-            )
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit():
+            if int(length) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        received: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            received.append(message)
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            status_code=413,
+            content=error_body(
+                413,
+                f"request body larger than {self.max_bytes} bytes; split it (e.g. /v1/batch)",
+            ),
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
 
 
 def discover_routers() -> list[Any]:
@@ -119,7 +153,7 @@ def create_app(
         if engine.dialect.name == "sqlite"
         else engine
     )
-    app.state.key_cache = {}
+    app.state.key_cache = KeyCache(ttl=settings.key_cache_seconds)
     app.state.services = list(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

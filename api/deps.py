@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
@@ -12,17 +17,22 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from core.db import session_scope
-from core.keys import Role, find_key
+from core.keys import Role, find_key, hash_key
 from core.settings import Settings
 
 __all__ = [
+    "CONSOLE_COOKIE",
     "EngineDep",
+    "KeyCache",
     "Principal",
     "SessionDep",
     "SettingsDep",
     "WriteSessionDep",
+    "csrf_token",
     "get_session",
+    "lookup_key",
     "require",
+    "same_origin_write",
 ]
 
 
@@ -75,36 +85,133 @@ class Principal:
         return f"key:{self.key_id}"
 
 
-def _bearer(request: Request) -> str | None:
+class KeyCache:
+    """Principals by key hash, each kept `ttl` seconds: a revoked key stops working that soon.
+
+    Looking a key up costs a database read per request otherwise; a few seconds of caching
+    removes nearly all of them, and `cjo keys revoke` (another process) needs no signal to
+    reach every API process. `clock` is injectable so tests need not sleep.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 5.0,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Principal | None:
+        with self._lock:
+            found = self._entries.get(key_hash)
+            if found is None:
+                return None
+            principal, expires = found
+            if self.clock() >= expires:
+                del self._entries[key_hash]
+                return None
+            return principal
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        with self._lock:
+            now = self.clock()
+            if len(self._entries) >= self.max_entries:
+                self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+                if len(self._entries) >= self.max_entries:
+                    return
+            self._entries[key_hash] = (principal, now + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def lookup_key(request: Request, token: str) -> Principal | None:
+    """The principal of an active key, through the app's short-lived cache; None if unknown
+    or revoked (revocations show within the cache's `ttl`)."""
+    cache: KeyCache = request.app.state.key_cache
+    key_hash = hash_key(token)
+    principal = cache.get(key_hash)
+    if principal is None:
+        with Session(request.app.state.read_engine) as session:
+            row = find_key(session, token)
+        if row is None:
+            return None
+        principal = Principal(key_id=row.id, role=Role(row.role))
+        cache.put(key_hash, principal)
+    return principal
+
+
+CONSOLE_COOKIE = "cjo_key"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token(key: str) -> str:
+    """A per-key token for console forms and scripts; without the HttpOnly cookie's key nobody
+    can compute it."""
+    return hmac.new(key.encode("utf-8"), b"cjo-console-csrf", hashlib.sha256).hexdigest()[:40]
+
+
+def _presented_key(request: Request) -> tuple[str | None, bool]:
+    """The key the caller presented, and whether it came from the console's cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    cookie = request.cookies.get("cjo_key")
-    return cookie or None
+        return token.strip(), False
+    cookie = request.cookies.get(CONSOLE_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def same_origin_write(request: Request, key: str) -> bool:
+    """Whether a write carried by the console cookie comes from the console itself.
+
+    A browser attaches the cookie to cross-site requests too; the page that sent one is known by
+    its Origin (or, when a browser leaves Origin out, its Referer), and the console's own
+    scripts may instead send the key's CSRF token in `X-CSRF-Token`.
+    """
+    sent = request.headers.get("x-csrf-token")
+    if sent is not None:
+        return hmac.compare_digest(sent, csrf_token(key))
+    ours = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin == ours
+    referer = request.headers.get("referer")
+    return referer is not None and _origin_of(referer) == ours
 
 
 def authenticate(request: Request) -> Principal:
-    """Resolve the bearer key (or the console's cookie) to a principal, or 401."""
-    token = _bearer(request)
+    """Resolve the bearer key (or the console's cookie) to a principal, or 401.
+
+    A write authenticated by the cookie rather than a Bearer header must come from the console
+    (same origin or its CSRF token), or it is refused with 403 before anything runs.
+    """
+    token, from_cookie = _presented_key(request)
     if token is None:
         raise ApiError(
             401,
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cache: dict[str, Principal] = request.app.state.key_cache
-    principal = cache.get(token)
+    if from_cookie and request.method not in SAFE_METHODS and not same_origin_write(request, token):
+        raise ApiError(
+            403,
+            "cross-site request refused: a write signed in by the console cookie must come "
+            "from the console (same Origin or X-CSRF-Token); API clients send a Bearer key",
+        )
+    principal = lookup_key(request, token)
     if principal is None:
-        with Session(request.app.state.read_engine) as session:
-            row = find_key(session, token)
-        if row is None:
-            raise ApiError(
-                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        principal = Principal(key_id=row.id, role=Role(row.role))
-        if len(cache) < 10_000:
-            cache[token] = principal
+        raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
     return principal
 

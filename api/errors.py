@@ -1,20 +1,32 @@
 """Uniform JSON errors: `{"error": {"code", "message", "fields"?}, "request_id"}`.
 
 A 422 names each bad field (`body.userId`) and why, so API callers can fix their payloads.
+An unexpected exception answers the same shape with 500 and the request id (logged with its
+traceback under that id), never a stack trace or exception text in the response.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability import request_id_var
 
-__all__ = ["ApiError", "error_body", "field_errors", "install_error_handlers"]
+__all__ = [
+    "ApiError",
+    "UnhandledErrorMiddleware",
+    "error_body",
+    "field_errors",
+    "install_error_handlers",
+]
+
+log = logging.getLogger("cjo.errors")
 
 _CODES = {
     400: "bad_request",
@@ -27,6 +39,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    500: "internal_error",
     503: "unavailable",
 }
 
@@ -70,7 +83,48 @@ def field_errors(errors: Any, prefix: tuple[str | int, ...] = ()) -> list[dict[s
     return out
 
 
+class UnhandledErrorMiddleware:
+    """Any exception no handler turned into a response: log it, answer a uniform JSON 500.
+
+    Installed inside the request-context middleware, so the log line and the answer carry the
+    request id. A response already under way (a stream) cannot change its status: it is cut.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception(
+                "unhandled error",
+                extra={"fields": {"method": scope.get("method"), "path": scope.get("path")}},
+            )
+            if started:
+                raise
+            response = JSONResponse(
+                status_code=500,
+                content=error_body(500, "internal error; quote the request id when you report it"),
+            )
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Uniform JSON for validation errors, HTTP errors and anything unexpected."""
+    app.add_middleware(UnhandledErrorMiddleware)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = field_errors(exc.errors())

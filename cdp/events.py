@@ -1,4 +1,4 @@
-"""Segment-spec messages (track, identify, page/screen, alias) as pydantic models.
+"""Segment-spec messages (track, identify, page/screen, group, alias) as pydantic models.
 
 RudderStack and most CDPs emit the same shape, so anything that can feed Segment can feed cjo.
 Field names stay camelCase on the wire (`userId`); Python code reads them snake_case.
@@ -7,14 +7,25 @@ Field names stay camelCase on the wire (`userId`); Python code reads them snake_
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from core.clock import as_utc
 
-__all__ = ["MESSAGE_ADAPTER", "Alias", "Identify", "Message", "Page", "Track", "event_row"]
+__all__ = [
+    "MESSAGE_ADAPTER",
+    "MESSAGE_TYPES",
+    "Alias",
+    "AnyMessage",
+    "Group",
+    "Identify",
+    "Message",
+    "Page",
+    "Track",
+    "event_row",
+]
 
 _ID = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -66,6 +77,21 @@ class Page(_Base):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
+class Group(_Base):
+    """Ties the user to a group (an account, a company). The group's traits describe the group,
+    not the person, so they are kept on the event (`properties.traits`) and never merged into
+    the user's profile or used to resolve their identity."""
+
+    type: Literal["group"] = "group"
+    group_id: _ID
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("group_id", mode="before")
+    @classmethod
+    def _group_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class Alias(_Base):
     type: Literal["alias"] = "alias"
     previous_id: _ID
@@ -77,11 +103,14 @@ class Alias(_Base):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Message = Annotated[Track | Identify | Page | Alias, Field(discriminator="type")]
-MESSAGE_ADAPTER: TypeAdapter[Track | Identify | Page | Alias] = TypeAdapter(Message)
+AnyMessage: TypeAlias = Track | Identify | Page | Group | Alias
+Message = Annotated[AnyMessage, Field(discriminator="type")]
+MESSAGE_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(Message)
+# Every `type` a message may have (`screen` is a Page of type screen).
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 
 
-def event_row(message: Track | Identify | Page | Alias, received_at: datetime) -> dict[str, Any]:
+def event_row(message: AnyMessage, received_at: datetime) -> dict[str, Any]:
     """The `core.tables.Event` column values for one message (not yet resolved or processed).
 
     Event time is the message's `timestamp` as sent (no clock-skew correction by `sentAt`, so a
@@ -96,6 +125,8 @@ def event_row(message: Track | Identify | Page | Alias, received_at: datetime) -
         props, name = message.properties, message.name
     elif isinstance(message, Identify):
         traits = message.traits
+    elif isinstance(message, Group):
+        props = {"groupId": message.group_id, "traits": message.traits}
     elif isinstance(message, Alias):
         props = {"previousId": message.previous_id}
     return {

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from cdp.events import MESSAGE_ADAPTER, Alias, Identify, Page, Track
+from cdp.events import MESSAGE_ADAPTER, MESSAGE_TYPES, AnyMessage
 from cdp.ingest import accept
 from core.db import session_scope
 
@@ -92,7 +92,7 @@ def _with_type(message: dict[str, Any]) -> dict[str, Any]:
 def _loc(loc: tuple[Any, ...]) -> str:
     """`track.event` -> `event`: the union tag pydantic puts first is noise to the reader."""
     parts = list(loc)
-    if parts and parts[0] in ("track", "identify", "page", "screen", "alias"):
+    if parts and parts[0] in MESSAGE_TYPES:
         parts.pop(0)
     return ".".join(str(p) for p in parts) or "message"
 
@@ -106,7 +106,7 @@ def import_messages(
 ) -> ImportReport:
     """Validate and accept records; invalid ones are counted and named by line, never stored."""
     report = ImportReport()
-    pending: list[Track | Identify | Page | Alias] = []
+    pending: list[AnyMessage] = []
 
     def flush() -> None:
         if not pending:

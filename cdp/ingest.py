@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from cdp.events import Alias, Identify, Page, Track, event_row
+from cdp.events import AnyMessage, event_row
 from core.clock import utcnow
 from core.tables import Event
 
@@ -38,7 +38,7 @@ def insert_ignoring_duplicates(session: Session, rows: Sequence[dict[str, Any]])
 
 def accept(
     session: Session,
-    messages: Sequence[Track | Identify | Page | Alias],
+    messages: Sequence[AnyMessage],
     *,
     received_at: datetime | None = None,
 ) -> list[bool]:

@@ -15,7 +15,7 @@ app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is_help=
 
 @app.command("verify")
 def verify(as_json: bool = typer.Option(False, "--json", help="Print a JSON report.")) -> None:
-    """Re-hash every entry and check the chain links."""
+    """Re-hash every entry, check the chain links and the sealed chain head."""
     engine = open_engine()
     with Session(engine) as session:
         chains = audit.list_chains(session) or ["main"]
@@ -28,8 +28,10 @@ def verify(as_json: bool = typer.Option(False, "--json", help="Print a JSON repo
             if not as_json:
                 console.print(f"[green]chain {r.chain!r} intact[/]: {r.entries} entries")
         else:
+            where = f"id={r.first_bad_id} " if r.first_bad_id is not None else "(missing) "
             err_console.print(
-                f"[bold red]chain {r.chain!r} broken[/] at entry id={r.first_bad_id} "
-                f"seq={r.first_bad_seq}: {r.reason}"
+                f"[bold red]chain {r.chain!r} broken[/] at entry {where}"
+                f"seq={r.first_bad_seq}: {r.reason}",
+                highlight=False,
             )
     raise typer.Exit(code=0 if ok else 1)

@@ -4,48 +4,63 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
+import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.panel import Panel
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from cli.common import console, open_engine
+from cli.common import console, err_console, open_engine
 from core.db import make_engine, session_scope
-from core.keys import Role, create_key
+from core.keys import KeyLookupError, Role, create_key
+from core.secrets import write_private
 from core.settings import Settings, get_settings
 
 
 def demo_keys(settings: Settings, engine: Engine) -> dict[str, str]:
     """One key per role for the local demo, kept in data_dir so a second `make run` reuses them.
 
-    Only for the embedded, loopback-bound demo: the file is created with mode 0600.
+    Only for the embedded, loopback-bound demo. The file is private (0600) from its first byte
+    (core.secrets.write_private). A demo key the operator revoked is replaced by a new one.
     """
     path = Path(settings.data_dir) / "demo-keys.json"
     keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     with session_scope(engine) as session:
         for role in Role:
-            created = create_key(
-                session,
-                role=role,
-                name=f"demo-{role.value}",
-                actor="system",
-                key=keys.get(role.value),
-            )
+            name = f"demo-{role.value}"
+            try:
+                created = create_key(
+                    session, role=role, name=name, actor="system", key=keys.get(role.value)
+                )
+            except KeyLookupError:  # revoked: issue a fresh one rather than refuse to start
+                created = create_key(session, role=role, name=name, actor="system")
             keys[role.value] = created.key
-    path.write_text(json.dumps(keys, indent=2))
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(keys, indent=2))
     return keys
+
+
+def settings_for_serving(host: str | None, port: int | None) -> Settings:
+    """The process settings with `--host` / `--port` applied and validated again.
+
+    Exits with status 2 and the reason when the result is insecure (a dev admin key on a
+    reachable address), exactly as the same values given through CJO_HOST would.
+    """
+    try:
+        return get_settings().with_overrides(host=host, port=port)
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        err_console.print(f"[bold red]refusing to start:[/] {reasons}", highlight=False)
+        raise typer.Exit(code=2) from exc
 
 
 def serve_forever(host: str | None, port: int | None, demo: bool = False) -> None:
     from cli.services import build_orchestrator
 
-    settings = get_settings()
-    host = host or settings.host
-    port = port or settings.port
+    settings = settings_for_serving(host, port)
+    host, port = settings.host, settings.port
     engine = open_engine(settings)  # migrated here, once
     if demo:
         keys = demo_keys(settings, engine)

@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode and every transaction starts with `BEGIN IMMEDIATE`: SQLite allows one
 writer at a time anyway, and taking the write lock up front turns "read, then write" races into
-a short wait instead of a `database is locked` error half-way through.
+a short wait instead of a `database is locked` error half-way through. Commits are fsynced
+(`synchronous=FULL`, CJO_SQLITE_SYNCHRONOUS): an accepted event must survive a power loss once
+the API has answered 2xx; in WAL mode NORMAL can lose the last commits.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
+
+from core.settings import get_settings
 
 __all__ = [
     "DOMAIN_PACKAGES",
@@ -51,11 +55,16 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, read_only: bool = False, synchronous: str | None = None, **kwargs: Any
+) -> Engine:
     """Create an engine with the pragmas/pool settings cjo relies on.
 
     JSON columns go through orjson: events, profiles and audit payloads are JSON, and the
     standard library's codec was the largest single cost of event processing.
+
+    Args:
+        synchronous: SQLite only, `FULL` or `NORMAL`; default the `sqlite_synchronous` setting.
     """
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -66,7 +75,7 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
-        _configure_sqlite(engine, read_only=read_only)
+        _configure_sqlite(engine, read_only=read_only, synchronous=_synchronous(synchronous))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -74,7 +83,19 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
+def _synchronous(requested: str | None) -> str:
+    if requested is None:
+        return get_settings().sqlite_synchronous
+    value = requested.strip().upper()
+    if value not in _SYNCHRONOUS:
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {requested!r}")
+    return value
+
+
+_SYNCHRONOUS = frozenset({"FULL", "NORMAL"})
+
+
+def _configure_sqlite(engine: Engine, *, read_only: bool, synchronous: str) -> None:
     """WAL, and who takes the write lock: writers at BEGIN, readers never.
 
     A read-only engine (the API's GET requests) begins deferred transactions on a `query_only`
@@ -86,7 +107,7 @@ def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")  # one of _SYNCHRONOUS
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         if read_only:

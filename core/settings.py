@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["InsecureSettingsError", "Settings", "get_settings"]
@@ -33,12 +33,23 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset means SQLite in data_dir."
     )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite fsync policy. FULL: an event answered 2xx survives a power loss. "
+        "NORMAL (WAL): faster commits, but the last ones may be lost on power loss.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     environment: Literal["development", "production", "test"] = "development"
     log_level: str = "INFO"
     admin_key: str | None = Field(
         default=None, description="Bootstrap admin API key; created at start-up if set."
+    )
+
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Seals the audit chain head; unset: a random key kept in data_dir/audit-key. "
+        "Every process writing one database must use the same key.",
     )
 
     llm_base_url: str | None = None
@@ -48,7 +59,15 @@ class Settings(BaseSettings):
     stream_url: str | None = Field(default=None, description="nats://... for JetStream.")
     smtp_url: str | None = Field(default=None, description="smtp://host:port for a relay.")
 
+    key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long an API key lookup is trusted (revocation lag)."
+    )
     max_body_bytes: int = Field(default=512 * 1024, description="Request body limit (413 above).")
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_insecure(self) -> Settings:
@@ -61,11 +80,27 @@ class Settings(BaseSettings):
                     f"reachable on {self.host!r} / environment={self.environment!r}; "
                     "use a long random key (cjo keys create --role admin)"
                 )
+        short_audit_key = self.audit_key and len(self.audit_key.get_secret_value()) < 24
+        if short_audit_key and (exposed or self.environment == "production"):
+            raise InsecureSettingsError(
+                "CJO_AUDIT_KEY is shorter than 24 characters; use a long random key "
+                "(or leave it unset to keep a generated one in data_dir/audit-key)"
+            )
         if self.environment == "production" and self.resolved_database_url.startswith("sqlite"):
             raise InsecureSettingsError(
                 "environment=production needs CJO_DATABASE_URL pointing at PostgreSQL"
             )
         return self
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with `changes` (None values skipped) applied and every check run again.
+
+        Command-line flags such as `cjo serve --host` must not bypass the refusal of insecure
+        settings that the environment alone would have triggered.
+        """
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return type(self).model_validate(values)
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,6 +18,7 @@ from core.clock import utcnow
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "AuditHead",
     "Control",
     "Customer",
     "Decision",
@@ -77,6 +78,23 @@ class AuditEntry(SQLModel, table=True):
     payload_digest: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest entry of one audit chain, sealed with an HMAC keyed outside the database.
+
+    Walking the entries cannot notice that the newest ones were deleted; comparing the last
+    entry with this record can, and the seal stops a rewrite that re-hashes entries and moves
+    the head along unless the writer also holds the audit key. Updated in the same transaction
+    as every append.
+    """
+
+    __tablename__ = "audit_heads"
+    chain: str = Field(primary_key=True, max_length=64)
+    seq: int
+    entry_hash: str = Field(max_length=64)
+    seal: str = Field(max_length=64, description="HMAC-SHA256 of chain, seq and entry_hash.")
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Customer(SQLModel, table=True):

@@ -24,6 +24,11 @@ from core.keys import Role, create_key
 from core.settings import Settings
 from decisioning.holdout import get_decisioning_settings
 
+# One audit key for the test process and every `cjo` subprocess it starts (they inherit the
+# environment), so chain heads sealed in one verify in the other; tests of the key file itself
+# unset it.
+os.environ.setdefault("CJO_AUDIT_KEY", "test-audit-key-not-secret-0123456789")
+
 PG_ADMIN_DSN = os.environ.get("CJO_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -7,17 +7,15 @@ derived from the key (HMAC), which a cross-site page cannot read or compute.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from api.deps import Principal, get_engine
-from core.keys import Role, find_key
+from api.deps import CONSOLE_COOKIE, Principal, csrf_token, get_engine, lookup_key
+from core.keys import Role
 
 __all__ = [
     "COOKIE",
@@ -30,7 +28,7 @@ __all__ = [
     "verify_csrf",
 ]
 
-COOKIE = "cjo_key"
+COOKIE = CONSOLE_COOKIE
 
 # What each role may see or do in the console, after CONTRACT.md's API table (admin: all).
 ABILITIES: dict[str, frozenset[Role]] = {
@@ -80,24 +78,12 @@ class ConsoleUser:
         return may(self.role, ability)
 
 
-def csrf_token(key: str) -> str:
-    """A per-key token for forms; without the HttpOnly cookie nobody can compute it."""
-    return hmac.new(key.encode("utf-8"), b"cjo-console-csrf", hashlib.sha256).hexdigest()[:40]
-
-
 def resolve_key(request: Request, engine: Engine, key: str) -> Principal | None:
-    """The principal for `key`, through the app's key cache (as api.deps does)."""
-    cache: dict[str, Principal] = request.app.state.key_cache
-    principal = cache.get(key)
-    if principal is None:
-        with Session(engine) as session:
-            row = find_key(session, key)
-        if row is None:
-            return None
-        principal = Principal(key_id=row.id, role=Role(row.role))
-        if len(cache) < 10_000:
-            cache[key] = principal
-    return principal
+    """The principal for `key` through the app's short-lived key cache (as api.deps does), so a
+    revoked key signs its browser out within the cache's lifetime. `engine` is kept for callers;
+    the lookup reads through the app's read engine."""
+    del engine
+    return lookup_key(request, key)
 
 
 def optional_user(

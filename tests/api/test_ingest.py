@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from cdp.pipeline import process_pending
 from core.keys import Role
-from core.tables import Event
+from core.tables import Event, Identity, Profile
 from tests.conftest import auth
 
 
@@ -60,7 +63,7 @@ def test_batch_answers_per_item_and_writes_only_valid_ones(
         {"type": "track", "userId": "u1", "event": "Product Added", "messageId": "b1"},
         {"type": "track", "userId": "u1", "messageId": "b2"},
         {"type": "identify", "anonymousId": "x", "messageId": "b3", "traits": {}},
-        {"type": "group", "userId": "u1", "messageId": "b4"},
+        {"type": "group", "userId": "u1", "messageId": "b4"},  # no groupId
         {"type": "track", "userId": "u1", "event": "Product Added", "messageId": "b1"},
     ]
     resp = client.post("/v1/batch", json={"batch": batch}, headers=auth(role_keys[Role.service]))
@@ -74,6 +77,7 @@ def test_batch_answers_per_item_and_writes_only_valid_ones(
         "duplicate",
     ]
     assert body["items"][1]["errors"][0]["field"] == "body.batch.1.event"
+    assert body["items"][3]["errors"][0]["field"] == "body.batch.3.groupId"
     assert _events(sqlite_engine) == 2
 
 
@@ -96,3 +100,80 @@ def test_batch_over_the_item_limit_is_413(client: TestClient, role_keys: dict[Ro
     resp = client.post("/v1/batch", json={"batch": items}, headers=auth(role_keys[Role.service]))
     assert resp.status_code == 413
     assert "at most 2500" in resp.json()["error"]["message"]
+
+
+def _stored(engine: Engine, message_id: str) -> Event:
+    with Session(engine) as session:
+        return session.exec(select(Event).where(Event.message_id == message_id)).one()
+
+
+def test_page_endpoint_fixes_the_type_whatever_the_body_says(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    body: dict[str, Any] = {"type": "identify", "userId": "u1", "messageId": "p1", "name": "Home"}
+    body["traits"] = {"email": "mallory@example.com"}
+    resp = client.post("/v1/page", json=body, headers=auth(role_keys[Role.service]))
+    assert resp.status_code == 202
+    stored = _stored(sqlite_engine, "p1")
+    assert (stored.type, stored.event, stored.traits) == ("page", "Home", {})
+
+
+def test_screen_and_group_calls_are_stored_as_events(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    service = auth(role_keys[Role.service])
+    screen = {"userId": "u1", "messageId": "s1", "name": "Cart", "properties": {"items": 2}}
+    assert client.post("/v1/screen", json=screen, headers=service).status_code == 202
+    group = {
+        "userId": "u1",
+        "messageId": "g1",
+        "groupId": 42,
+        "traits": {"name": "Acme Inc", "email": "billing@acme.example", "plan": "team"},
+    }
+    assert client.post("/v1/group", json=group, headers=service).status_code == 202
+    stored_screen, stored_group = _stored(sqlite_engine, "s1"), _stored(sqlite_engine, "g1")
+    assert (stored_screen.type, stored_screen.event) == ("screen", "Cart")
+    assert stored_screen.properties == {"items": 2}
+    assert stored_group.type == "group" and stored_group.traits == {}
+    assert stored_group.properties == {"groupId": "42", "traits": group["traits"]}
+
+
+def test_group_traits_stay_on_the_event_not_the_profile(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    service = auth(role_keys[Role.service])
+    person = {"userId": "u9", "messageId": "i9", "traits": {"name": "Ada"}}
+    assert client.post("/v1/identify", json=person, headers=service).status_code == 202
+    traits = {"name": "Acme", "email": "billing@acme.example"}
+    group = {"userId": "u9", "messageId": "g9", "groupId": "acme", "traits": traits}
+    assert client.post("/v1/group", json=group, headers=service).status_code == 202
+    process_pending(sqlite_engine)
+    with Session(sqlite_engine) as session:
+        stored = session.exec(select(Event).where(Event.message_id == "g9")).one()
+        profile = session.get(Profile, stored.customer_id)
+        emails = session.exec(select(Identity).where(Identity.kind == "email")).all()
+    assert stored.processed_at is not None
+    assert profile is not None and profile.traits.get("name") == "Ada"
+    assert "email" not in profile.traits and emails == []
+
+
+def test_missing_group_id_is_422_naming_the_field(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    resp = client.post("/v1/group", json={"userId": "u1"}, headers=auth(role_keys[Role.service]))
+    assert resp.status_code == 422
+    assert {"field": "body.groupId", "reason": "Field required"} in resp.json()["error"]["fields"]
+    assert _events(sqlite_engine) == 0
+
+
+def test_batch_accepts_screen_and_group_messages(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    batch = [
+        {"type": "screen", "userId": "u1", "name": "Home", "messageId": "bs1"},
+        {"type": "group", "userId": "u1", "groupId": "g", "messageId": "bg1"},
+    ]
+    resp = client.post("/v1/batch", json={"batch": batch}, headers=auth(role_keys[Role.service]))
+    assert resp.status_code == 202 and resp.json()["accepted"] == 2
+    assert _stored(sqlite_engine, "bs1").type == "screen"
+    assert _stored(sqlite_engine, "bg1").type == "group"

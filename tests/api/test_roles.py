@@ -22,7 +22,7 @@ from tests.conftest import auth
 
 # CONTRACT.md: path prefix -> the role that may call it (admin may call everything).
 CONTRACT_ROLES: list[tuple[str, str, Role]] = [
-    ("POST", r"^/v1/(track|identify|page|alias|batch)$", Role.service),
+    ("POST", r"^/v1/(track|identify|page|screen|group|alias|batch)$", Role.service),
     ("GET", r"^/v1/customers/", Role.marketer),
     ("GET", r"^/v1/decide$", Role.service),
     ("GET", r"^/v1/decisions/", Role.marketer),

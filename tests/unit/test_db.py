@@ -1,4 +1,4 @@
-"""Database engines: SQLite readers never wait for the writer's lock."""
+"""Database engines: SQLite readers never wait for the writer's lock; commits are fsynced."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from core.db import make_engine
+from core.settings import get_settings
 
 
 def test_read_only_engine_reads_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
@@ -36,3 +38,32 @@ def test_read_only_engine_reads_while_a_writer_holds_the_lock(tmp_path: Path) ->
     finally:
         release.set()
         thread.join()
+
+
+def _synchronous(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA synchronous").scalar() or -1)
+
+
+def test_sqlite_commits_are_fsynced_by_default(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    assert _synchronous(engine) == 2  # FULL: an answered event survives a power loss
+    engine.dispose()
+
+
+def test_normal_synchronous_is_an_explicit_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _synchronous(make_engine(f"sqlite:///{tmp_path / 'a.db'}", synchronous="normal")) == 1
+    monkeypatch.setenv("CJO_SQLITE_SYNCHRONOUS", "NORMAL")
+    get_settings.cache_clear()
+    try:
+        assert _synchronous(make_engine(f"sqlite:///{tmp_path / 'b.db'}")) == 1
+        monkeypatch.setenv("CJO_SQLITE_SYNCHRONOUS", "OFF")
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="sqlite_synchronous"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    with pytest.raises(ValueError, match="FULL or NORMAL"):
+        make_engine(f"sqlite:///{tmp_path / 'c.db'}", synchronous="OFF")

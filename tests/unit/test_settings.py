@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings
 
@@ -48,3 +49,18 @@ def test_dev_key_allowed_on_loopback() -> None:
 def test_invalid_port_is_rejected() -> None:
     with pytest.raises(ValueError, match="port"):
         Settings(port=70000)
+
+
+def test_short_audit_key_refused_on_public_address() -> None:
+    with pytest.raises(ValueError, match="CJO_AUDIT_KEY"):
+        Settings(host="0.0.0.0", audit_key=SecretStr("short"))
+    assert Settings(host="0.0.0.0", audit_key=SecretStr("k" * 32)).audit_key is not None
+
+
+def test_overrides_are_validated_again() -> None:
+    base = Settings(admin_key="cjo-dev-admin")
+    with pytest.raises(ValueError, match="CJO_ADMIN_KEY"):
+        base.with_overrides(host="0.0.0.0")
+    with pytest.raises(ValueError, match="port"):
+        base.with_overrides(port=0)
+    assert base.with_overrides(host=None, port=8001).port == 8001

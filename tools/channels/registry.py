@@ -8,9 +8,7 @@ variable below switches one channel to a real provider.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import Engine
 
+from core.secrets import persistent_secret as _persistent_secret
 from core.settings import Settings
 from tools.channels.audiences import AudienceChannel
 from tools.channels.base import Channel
@@ -94,29 +93,6 @@ class ChannelRegistry:
     async def stop(self) -> None:
         if self.capture is not None:
             await self.capture.astop()
-
-
-def _persistent_secret(path: Path, make: str) -> str:
-    """A secret kept in data_dir (mode 0600) so restarts keep signatures/links valid."""
-    if path.exists():
-        secret = path.read_text().strip()
-        if not secret:
-            raise RuntimeError(f"{path} is empty: delete it to generate a new secret")
-        return secret
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written whole to a 0600 temporary file, then linked into place: the secret is never
-    # readable by others, never seen half-written, and the first of two racing writers wins.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(make)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return path.read_text().strip()
-    finally:
-        os.unlink(tmp)
-    return make
 
 
 def email_defaults(settings: Settings, config: ChannelConfig | None = None) -> EmailDefaults:

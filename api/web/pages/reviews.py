@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from api.deps import SessionDep
 from api.web import review_service
@@ -227,8 +229,7 @@ def reject(
     return RedirectResponse("/console/reviews?done=rejected", status_code=303)
 
 
-async def _content_from_form(request: Request, review: Review) -> dict[str, Any]:
-    form = await request.form()
+def _content_from_form(form: FormData, review: Review) -> dict[str, Any]:
     content = dict(review.content)
     for key in editable_fields(review):
         value = form.get(f"content.{key}")
@@ -244,14 +245,23 @@ async def edit(
     """Save the edited content (guardrails re-run; a breach is refused, nothing saved).
 
     Four eyes, by design of guardrails.review: whoever edited may not approve their own edit,
-    so the edit stays pending until a second reviewer approves its new content hash.
+    so the edit stays pending until a second reviewer approves its new content hash. Only the
+    form is read on the event loop; the database work (which may wait for SQLite's write
+    lock) runs in the threadpool so other requests keep being served.
     """
+    form = await request.form()
+    return await run_in_threadpool(_edit, request, session, user, review_id, form)
+
+
+def _edit(
+    request: Request, session: Session, user: ConsoleUser, review_id: str, form: FormData
+) -> Response:
     refused = _act(request, session, user, review_id)
     if refused is not None:
         return refused
     row = session.get(Review, review_id)
     assert row is not None  # checked by _act
-    content = await _content_from_form(request, row)
+    content = _content_from_form(form, row)
     try:
         review_service.review().edit(session, review_id, actor=user.actor, content=content)
     except ServiceMissing as exc:
@@ -269,12 +279,19 @@ async def live_check(
     request: Request, session: SessionDep, user: FormUserDep, review_id: str
 ) -> Response:
     """Re-run the guardrails on the draft while the reviewer types (sends nothing)."""
+    form = await request.form()
+    return await run_in_threadpool(_live_check, request, session, user, review_id, form)
+
+
+def _live_check(
+    request: Request, session: Session, user: ConsoleUser, review_id: str, form: FormData
+) -> Response:
     if not user.may("reviews"):
         return HTMLResponse("", status_code=403)
     row = session.get(Review, review_id)
     if row is None:
         return HTMLResponse("<p>No such review.</p>", status_code=404)
-    content = await _content_from_form(request, row)
+    content = _content_from_form(form, row)
     text = "\n".join(str(content[k]) for k in editable_fields(row) if content.get(k))
     try:
         report = review_service.engine().check_text(
