@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from agents.journey import nodes as journey_nodes
 from agents.journey.store import save_journey
 from api.app import create_app
 from cdp.identity import resolve_customer_id
@@ -28,7 +29,7 @@ from core.clock import utcnow
 from core.db import session_scope
 from core.keys import Role, create_key
 from core.settings import Settings
-from core.tables import OutboxMessage, Review, TriggerFiring
+from core.tables import Decision, OutboxMessage, Review, TriggerFiring
 from decisioning.holdout import get_decisioning_settings
 from tests.conftest import auth
 from tools.tables import CapturedEmail
@@ -274,3 +275,51 @@ def test_review_approved_while_journey_paused_is_sent_once_after_resume(
         emails = session.exec(select(CapturedEmail)).all()
     assert [e.to for e in emails] == ["vip-3@example.com"]
     assert [e.deliveries for e in emails] == [1]
+
+
+HELD_OUT_JOURNEY = REVIEWED_JOURNEY.replace("slug: reviewed-cart", "slug: held-out-cart").replace(
+    "holdout_pct: 0", "holdout_pct: 50"
+)
+
+
+def test_journey_control_customer_gets_nothing_but_a_held_out_decision(
+    orchestrator: Orchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journey's own control arm is recorded on a decision row, saying what treatment
+    would have chosen, so lift is measured on every decision, and nothing is sent."""
+    # this customer falls in the control half (the hash split itself: tests/graph)
+    monkeypatch.setattr(journey_nodes, "holdout_arm", lambda slug, customer, pct: "control")
+    orch = orchestrator
+    client, service = _client(orch), _key(orch.engine, Role.service)
+    _identify(client, service, "ctl-1")
+    added = {
+        "userId": "ctl-1",
+        "messageId": "add-ctl-1",
+        "event": "Product Added",
+        "properties": {"product_id": "sku-2", "price": 80.0},
+    }
+    assert client.post("/v1/track", json=added, headers=service).status_code == 202
+    drain(orch.engine)
+    with session_scope(orch.engine) as session:
+        customer_id = resolve_customer_id(session, "ctl-1")
+        assert customer_id is not None
+        save_journey(session, HELD_OUT_JOURNEY, actor="test")
+        session.add(
+            TriggerFiring(
+                trigger="cart_abandoned",
+                journey_slug="held-out-cart",
+                customer_id=customer_id,
+                dedup_key="test:ctl-1",
+            )
+        )
+    _settle(orch)
+    with Session(orch.engine) as session:
+        decisions = session.exec(select(Decision).where(Decision.customer_id == customer_id)).all()
+        outbox = session.exec(select(OutboxMessage)).all()
+    assert outbox == []
+    assert len(decisions) == 1
+    held = decisions[0]
+    assert held.holdout is True and held.action_id is None
+    chosen = held.explanation["chosen"]
+    assert chosen["reason"] == "journey_holdout"
+    assert chosen["would_have_chosen"] == "cart_reminder_email"
