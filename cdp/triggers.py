@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -37,6 +37,7 @@ __all__ = [
     "TriggerSet",
     "fire",
     "load_rules",
+    "oldest_pending_event_at",
     "on_event",
     "run_due",
 ]
@@ -331,19 +332,38 @@ def _schedule(
     job.dirty = True
 
 
+def oldest_pending_event_at(session: Session) -> datetime | None:
+    """The earliest event time among accepted events not processed yet (None: none waiting).
+
+    A delayed trigger due at or after this time may still be cancelled by one of those events,
+    so the scheduler leaves it alone until they are processed.
+    """
+    events: Any = Event.__table__  # type: ignore[attr-defined]
+    oldest = session.execute(
+        select(func.min(events.c.timestamp)).where(events.c.processed_at.is_(None))
+    ).scalar()
+    return as_utc(oldest) if oldest is not None else None
+
+
 def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> int:
     """Fire every pending scheduled trigger due by `now` (caller commits); returns firings made.
 
+    Only jobs due before the oldest still-unprocessed event are considered: an accepted
+    `Order Completed` waiting in the queue must get its chance to cancel the cart reminder, so
+    the `unless` condition is judged on everything accepted up to the due time. (One global
+    bound rather than a per-customer check: pending events are not resolved to a customer
+    yet, and the bound costs one indexed query.)
     A job due more than `stale_after_minutes` ago is marked `expired` instead of fired.
     """
     from cdp.profiles import get_profile_view
 
-    jobs = session.exec(
-        select(ScheduledTrigger)
-        .where(ScheduledTrigger.status == "pending", col(ScheduledTrigger.due_at) <= now)
-        .order_by(col(ScheduledTrigger.due_at))
-        .limit(limit)
-    ).all()
+    query = select(ScheduledTrigger).where(
+        ScheduledTrigger.status == "pending", col(ScheduledTrigger.due_at) <= now
+    )
+    oldest = oldest_pending_event_at(session)  # read before the jobs: see docs/cdp.md
+    if oldest is not None:
+        query = query.where(col(ScheduledTrigger.due_at) < oldest)
+    jobs = session.exec(query.order_by(col(ScheduledTrigger.due_at)).limit(limit)).all()
     fired = 0
     for job in jobs:
         rule = rules.named(job.rule)

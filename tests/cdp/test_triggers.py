@@ -116,3 +116,23 @@ def test_segment_entry_fires_when_a_trait_starts_matching(sqlite_engine: Engine)
     ingest(sqlite_engine, order("s1", 0), order("s1", 1), order("s1", 2))
     drain(sqlite_engine, now=NOW, rules=rules)
     assert firings(sqlite_engine) == [("became_active", "loyalty")]
+
+
+def test_cart_trigger_waits_for_an_accepted_order_that_is_not_processed_yet(
+    engine: Engine,
+) -> None:
+    ingest(engine, track("Product Added", "c8", 0, price=12.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, order("c8", 10, 12.0))  # accepted before the job is due, still pending
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=61), rules=RULES) == 0
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=61), rules=RULES) == 0
+    assert ("cart_abandoned", "cart-abandonment") not in firings(engine)
+
+
+def test_cart_trigger_is_not_held_by_pending_events_after_its_due_time(engine: Engine) -> None:
+    ingest(engine, track("Product Added", "c9", 0, price=12.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, track("Page Viewed", "c9", 70))  # after the due time: cannot cancel it
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=71), rules=RULES) == 1
+    assert firings(engine) == [("cart_abandoned", "cart-abandonment")]
