@@ -21,6 +21,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from cdp.tables import ScheduledTrigger
+from cdp.triggers import combine_jobs
 from core import audit
 from core.clock import utcnow
 from core.tables import Customer, Event, Identity, new_id
@@ -265,13 +266,15 @@ def _merge(session: Session, *, loser: str, survivor: str, reason: Key, actor: s
     )
     theirs = session.exec(select(ScheduledTrigger).where(ScheduledTrigger.customer_id == loser))
     mine = {
-        s.rule
+        s.rule: s
         for s in session.exec(
             select(ScheduledTrigger).where(ScheduledTrigger.customer_id == survivor)
         )
     }
     for job in theirs.all():
-        if job.rule in mine:
+        if job.rule in mine:  # one row per rule and customer: keep the newer wait of the two
+            combine_jobs(mine[job.rule], job)
+            session.add(mine[job.rule])
             session.delete(job)
         else:
             job.customer_id = survivor

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_RULES_PATH",
     "TriggerConfigError",
     "TriggerSet",
+    "combine_jobs",
     "fire",
     "load_rules",
     "oldest_pending_event_at",
@@ -201,7 +202,7 @@ def on_event(
     for rule in rules.triggers:
         if isinstance(rule, AfterRule):
             if name in rule.unless:
-                _cancel(session, rule, customer_id, at, jobs)
+                _cancel(session, rule, customer_id, event, at, jobs)
             if name == rule.event:
                 _schedule(session, rule, customer_id, event, at, jobs)
             continue
@@ -304,9 +305,41 @@ def _job(session: Session, rule: AfterRule, customer_id: str, jobs: Jobs) -> Job
     return jobs[key]
 
 
-def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime, jobs: Jobs) -> None:
+def _unless_beats(job: JobState, at: datetime, message_id: str) -> bool:
+    """Whether an `unless` event the job has seen came at or after an anchor at `at`.
+
+    The job's data keeps the newest `unless` event seen (`unless_at`, `unless_message_id`),
+    so an anchor processed after the event that cancels it (out of order) stays cancelled.
+    The anchor event itself never counts (`no purchase for 90 days`: on and unless the same).
+    """
+    seen = job.data.get("unless_at")
+    return (
+        seen is not None
+        and datetime.fromisoformat(seen) >= at
+        and job.data.get("unless_message_id") != message_id
+    )
+
+
+def _cancel(
+    session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime, jobs: Jobs
+) -> None:
     job = _job(session, rule, customer_id, jobs)
-    if job is not None and job.status == "pending" and as_utc(job.anchor_at) <= at:
+    if job is None:  # nothing to cancel yet; remember the event for an anchor that comes late
+        job = JobState(
+            rule=rule.name,
+            customer_id=customer_id,
+            anchor_message_id="",
+            anchor_at=at,
+            due_at=at,
+            status="cancelled",
+            updated_at=at,
+        )
+        jobs[(rule.name, customer_id)] = job
+    seen = job.data.get("unless_at")
+    if seen is None or datetime.fromisoformat(seen) < at:
+        job.data = {**job.data, "unless_at": at.isoformat(), "unless_message_id": event.message_id}
+        job.dirty = True
+    if job.status == "pending" and as_utc(job.anchor_at) <= at:
         job.status = "cancelled"
         job.updated_at = at
         job.dirty = True
@@ -316,7 +349,7 @@ def _schedule(
     session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime, jobs: Jobs
 ) -> None:
     job = _job(session, rule, customer_id, jobs)
-    if job is not None and as_utc(job.anchor_at) >= at:
+    if job is not None and job.anchor_message_id and as_utc(job.anchor_at) >= at:
         return  # an older event arriving late does not move a newer schedule
     if job is None:
         job = JobState(
@@ -326,10 +359,35 @@ def _schedule(
     job.anchor_message_id = event.message_id
     job.anchor_at = at
     job.due_at = at + timedelta(minutes=rule.after_minutes)
-    job.status = "pending"
+    job.status = "cancelled" if _unless_beats(job, at, event.message_id) else "pending"
     job.updated_at = at
-    job.data = {"event": event.event, "message_id": event.message_id}
+    unless = {k: v for k, v in job.data.items() if k.startswith("unless_")}
+    job.data = {"event": event.event, "message_id": event.message_id, **unless}
     job.dirty = True
+
+
+def combine_jobs(kept: ScheduledTrigger, gone: ScheduledTrigger) -> None:
+    """The survivor's row for one rule after a merge (identity.py): the newer anchor wins, the
+    newest `unless` event of either side is kept and cancels an anchor it follows."""
+    unless = [j.data for j in (kept, gone) if j.data.get("unless_at")]
+    if gone.anchor_message_id and (
+        not kept.anchor_message_id or as_utc(gone.anchor_at) > as_utc(kept.anchor_at)
+    ):
+        kept.anchor_message_id, kept.anchor_at = gone.anchor_message_id, gone.anchor_at
+        kept.due_at, kept.status, kept.data = gone.due_at, gone.status, dict(gone.data)
+    data = {k: v for k, v in kept.data.items() if not k.startswith("unless_")}
+    if unless:
+        newest = max(unless, key=lambda d: str(d["unless_at"]))
+        data["unless_at"], data["unless_message_id"] = (
+            newest["unless_at"],
+            newest.get("unless_message_id"),
+        )
+    kept.data = data
+    state = _job_state(kept)
+    if kept.status == "pending" and _unless_beats(
+        state, as_utc(kept.anchor_at), kept.anchor_message_id
+    ):
+        kept.status = "cancelled"
 
 
 def oldest_pending_event_at(session: Session) -> datetime | None:
@@ -371,7 +429,8 @@ def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 
             job.status = "expired"
         else:
             view = get_profile_view(session, job.customer_id, as_of=now)
-            data = {**job.data, "due_at": as_utc(job.due_at).isoformat()}
+            data = {k: v for k, v in job.data.items() if not k.startswith("unless_")}
+            data["due_at"] = as_utc(job.due_at).isoformat()
             if view is not None and view.computed.get("open_cart"):
                 data["open_cart"] = view.computed["open_cart"]
             key = f"{rule.name}:{job.customer_id}:{job.anchor_message_id}"

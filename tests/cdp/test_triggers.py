@@ -15,7 +15,7 @@ from cdp.pipeline import drain, run_scheduler
 from cdp.traits import set_churn_scorer
 from cdp.triggers import DEFAULT_RULES_PATH, TriggerConfigError, TriggerSet, load_rules
 from core.tables import TriggerFiring
-from tests.cdp.factories import T0, ingest, order, track
+from tests.cdp.factories import T0, identify, ingest, order, track
 
 RULES = load_rules(DEFAULT_RULES_PATH)
 NOW = T0 + timedelta(minutes=5)
@@ -136,3 +136,35 @@ def test_cart_trigger_is_not_held_by_pending_events_after_its_due_time(engine: E
     ingest(engine, track("Page Viewed", "c9", 70))  # after the due time: cannot cancel it
     assert run_scheduler(engine, now=T0 + timedelta(minutes=71), rules=RULES) == 1
     assert firings(engine) == [("cart_abandoned", "cart-abandonment")]
+
+
+def test_an_addition_processed_after_the_order_that_followed_it_schedules_nothing(
+    engine: Engine,
+) -> None:
+    ingest(engine, order("c10", 30, 12.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, track("Product Added", "c10", 0, price=12.0))  # happened first, came late
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=120), rules=RULES) == 0
+    assert ("cart_abandoned", "cart-abandonment") not in firings(engine)
+
+
+def test_an_older_order_processed_late_keeps_the_wait_from_the_newest(engine: Engine) -> None:
+    ingest(engine, order("c11", 60 * 24, 5.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, order("c11", 0, 5.0))
+    drain(engine, now=NOW, rules=RULES)
+    day_91 = T0 + timedelta(days=91)
+    assert run_scheduler(engine, now=day_91 - timedelta(minutes=1), rules=RULES) == 0
+    assert run_scheduler(engine, now=day_91 + timedelta(minutes=1), rules=RULES) == 1
+
+
+def test_a_merge_keeps_the_newer_wait_of_the_two_customers(engine: Engine) -> None:
+    anon_add = track("Product Added", None, 20, price=9.0)
+    anon_add["anonymousId"] = "anon-c12"
+    ingest(engine, order("c12", 0, 5.0), anon_add)  # c12 has a cancelled cart row already
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, identify("c12", 30, anon="anon-c12"))  # the anonymous cart is c12's
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=81), rules=RULES) == 1
+    assert ("cart_abandoned", "cart-abandonment") in firings(engine)
