@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import uuid
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -25,12 +26,20 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from cdp.events import MESSAGE_ADAPTER
+from cdp.importer import Message
 from cdp.ingest import accept
 from cdp.pipeline import process_pending, run_scheduler
 from cdp.triggers import TriggerSet
 from core.db import session_scope
 
-__all__ = ["PARTITIONS", "JetStreamWorker", "StreamNames", "ensure_stream", "publish"]
+__all__ = [
+    "PARTITIONS",
+    "JetStreamWorker",
+    "StreamNames",
+    "ensure_stream",
+    "publish",
+    "stream_payload",
+]
 
 log = logging.getLogger("cjo.cdp.stream")
 PARTITIONS = 16
@@ -54,6 +63,17 @@ async def ensure_stream(js: Any, names: StreamNames) -> None:
         await js.stream_info(names.stream)
     except NotFoundError:
         await js.add_stream(StreamConfig(name=names.stream, subjects=[f"{names.prefix}.>"]))
+
+
+def stream_payload(message: Message) -> dict[str, Any]:
+    """The JSON a validated message travels as (what `MESSAGE_ADAPTER` reads back).
+
+    A message without messageId gets one here, before it is published, so that a redelivered
+    or re-published copy is still recognised as the same message.
+    """
+    if message.message_id is None:
+        message.message_id = f"gen-{uuid.uuid4().hex}"
+    return message.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def publish(
