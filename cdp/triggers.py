@@ -421,7 +421,10 @@ def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 
     oldest = oldest_pending_event_at(session)  # read before the jobs: see docs/cdp.md
     if oldest is not None:
         query = query.where(col(ScheduledTrigger.due_at) < oldest)
-    jobs = session.exec(query.order_by(col(ScheduledTrigger.due_at)).limit(limit)).all()
+    # Claimed atomically: on PostgreSQL a job another scheduler (or a processing batch) holds
+    # is skipped, not waited for; SQLite's writers are serialised by BEGIN IMMEDIATE.
+    query = query.order_by(col(ScheduledTrigger.due_at)).limit(limit)
+    jobs = session.exec(query.with_for_update(skip_locked=True)).all()
     fired = 0
     for job in jobs:
         rule = rules.named(job.rule)
