@@ -20,7 +20,14 @@ from cdp.events import MESSAGE_ADAPTER, Alias, Identify, Page, Track
 from cdp.ingest import accept
 from core.db import session_scope
 
-__all__ = ["ImportReport", "Message", "import_messages", "read_file", "valid_messages"]
+__all__ = [
+    "ImportReport",
+    "Message",
+    "import_messages",
+    "read_file",
+    "valid_messages",
+    "validation_reason",
+]
 
 _NESTED = ("properties", "traits", "context")
 
@@ -100,6 +107,11 @@ def _loc(loc: tuple[Any, ...]) -> str:
 Message = Track | Identify | Page | Alias
 
 
+def validation_reason(exc: ValidationError) -> str:
+    """`event: Field required; userId: ...`: the fields and why, as an import or the DLQ says."""
+    return "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
 def valid_messages(
     records: Iterable[tuple[int, dict[str, Any] | str]],
     report: ImportReport,
@@ -120,11 +132,7 @@ def valid_messages(
         except (ValidationError, ValueError) as exc:
             report.invalid += 1
             if len(report.errors) < 20:
-                reason = (
-                    "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
-                    if isinstance(exc, ValidationError)
-                    else str(exc)
-                )
+                reason = validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
                 report.errors.append(f"line {line}: {reason}")
             if on_invalid:
                 on_invalid(1)
