@@ -246,11 +246,16 @@ class JetStreamWorker:
                     for index, reason in dead.items():
                         await self._dead_letter(js, msgs[index], reason)
                     await asyncio.gather(*(m.ack() for m in msgs))
-                n = await asyncio.to_thread(
-                    process_pending, self.engine, limit=2000, rules=self.rules
-                )
-                self.processed += n
-                await asyncio.to_thread(run_scheduler, self.engine, rules=self.rules)
+                try:
+                    n = await asyncio.to_thread(
+                        process_pending, self.engine, limit=2000, rules=self.rules
+                    )
+                    self.processed += n
+                    await asyncio.to_thread(run_scheduler, self.engine, rules=self.rules)
+                except Exception:  # the batch rolled back; its events stay pending for later
+                    log.exception("cdp stream worker: processing failed")
+                    n = 0
+                    await asyncio.sleep(1.0)
                 if not msgs and n == 0:
                     idle += 0.5
                     if exit_after_idle_s is not None and idle >= exit_after_idle_s:

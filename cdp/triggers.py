@@ -25,11 +25,11 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from cdp.audit_queue import AuditQueue, record
 from cdp.tables import ScheduledTrigger
-from core import audit
 from core.clock import as_utc
 from core.db import REPO_ROOT
-from core.tables import Event, TriggerFiring, new_id
+from core.tables import Customer, Event, TriggerFiring, new_id
 
 __all__ = [
     "DEFAULT_RULES_PATH",
@@ -142,8 +142,12 @@ def fire(
     dedup_key: str,
     data: dict[str, Any],
     now: datetime,
+    audits: AuditQueue | None = None,
 ) -> bool:
-    """Insert one firing unless its dedup_key exists; audited. True when it is new."""
+    """Insert one firing unless its dedup_key exists; audited. True when it is new.
+
+    `audits`: a batch's queue for the `trigger.fired` entry (appended now when None).
+    """
     table: Any = TriggerFiring.__table__  # type: ignore[attr-defined]
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = (
@@ -165,8 +169,9 @@ def fire(
     )
     if result.first() is None:  # dedup_key already fired
         return False
-    audit.append(
+    record(
         session,
+        audits,
         actor="cdp",
         kind="trigger.fired",
         subject_type="trigger_firing",
@@ -190,10 +195,12 @@ def on_event(
     after: dict[str, Any],
     now: datetime,
     jobs: Jobs | None = None,
+    audits: AuditQueue | None = None,
 ) -> int:
     """Apply every rule to one processed event; returns how many firings it made.
 
-    `jobs` caches scheduled rows by (rule, customer) for a batch (see pipeline.py).
+    `jobs` caches scheduled rows by (rule, customer) for a batch (see pipeline.py), `audits`
+    queues its audit entries.
     """
     jobs = jobs if jobs is not None else {}
     fired = 0
@@ -212,9 +219,8 @@ def on_event(
             if rule.when is None or rule.when.holds(after):
                 suffix = "" if rule.once_per_customer else f":{event.message_id}"
                 info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
-                fired += fire(
-                    session, rule, customer_id, f"{rule.name}:{customer_id}{suffix}", info, now
-                )
+                key = f"{rule.name}:{customer_id}{suffix}"
+                fired += fire(session, rule, customer_id, key, info, now, audits)
         elif isinstance(rule, ThresholdRule) and rule.holds(after) and not rule.holds(before):
             data: dict[str, Any] = {
                 "trait": rule.trait,
@@ -222,7 +228,7 @@ def on_event(
                 "message_id": event.message_id,
             }
             key = f"{rule.name}:{customer_id}:{event.message_id}"
-            fired += fire(session, rule, customer_id, key, data, now)
+            fired += fire(session, rule, customer_id, key, data, now, audits)
     return fired
 
 
@@ -424,7 +430,19 @@ def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 
     # Claimed atomically: on PostgreSQL a job another scheduler (or a processing batch) holds
     # is skipped, not waited for; SQLite's writers are serialised by BEGIN IMMEDIATE.
     query = query.order_by(col(ScheduledTrigger.due_at)).limit(limit)
-    jobs = session.exec(query.with_for_update(skip_locked=True)).all()
+    jobs = list(session.exec(query.with_for_update(skip_locked=True)).all())
+    if jobs and session.get_bind().dialect.name == "postgresql":
+        # A processing batch holds the customers it works on (cdp/partitions.py): their jobs
+        # wait for the next pass instead of racing the batch's view of them.
+        ids = sorted({j.customer_id for j in jobs})
+        free = set(
+            session.exec(
+                select(Customer.id)
+                .where(col(Customer.id).in_(ids))
+                .with_for_update(skip_locked=True)
+            ).all()
+        )
+        jobs = [j for j in jobs if j.customer_id in free]
     fired = 0
     for job in jobs:
         rule = rules.named(job.rule)

@@ -91,7 +91,7 @@ def test_cdnow_slice_with_synthetic_contacts(env: Path) -> None:
 def test_import_to_the_stream_publishes_only_what_the_worker_can_read(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cdp.events import MESSAGE_ADAPTER
+    from cdp.events import MESSAGE_ADAPTER, Identify
     from core.settings import get_settings
 
     published: list[dict[str, Any]] = []
@@ -123,7 +123,7 @@ def test_import_to_the_stream_publishes_only_what_the_worker_can_read(
     parsed = [MESSAGE_ADAPTER.validate_python(m) for m in published]
     assert [m.type for m in parsed] == ["track", "identify"]
     assert parsed[0].message_id == "s-1" and parsed[1].message_id  # one given for redelivery
-    assert parsed[1].traits == {"plan": "pro"}
+    assert isinstance(parsed[1], Identify) and parsed[1].traits == {"plan": "pro"}
 
 
 def test_import_to_the_stream_fails_when_no_record_is_valid(
