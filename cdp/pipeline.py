@@ -125,14 +125,29 @@ def _process_batch(engine: Engine, limit: int, now: datetime, rules: TriggerSet)
 
 
 def run_scheduler(
-    engine: Engine, *, now: datetime | None = None, rules: TriggerSet | None = None
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    rules: TriggerSet | None = None,
+    limit: int = 1000,
+    max_passes: int = 50,
 ) -> int:
-    """Fire due `after` triggers; returns firings made. Safe to run from several processes
-    and beside processing batches (run_due claims jobs and their customers atomically)."""
+    """Fire due delayed triggers and re-check time-dependent thresholds; returns firings made.
+
+    Works in passes of `limit` jobs, one transaction each, until a pass finds fewer (at most
+    `max_passes`; the worker calls again a second later). Safe to run from several processes
+    and beside processing batches (run_due claims jobs and their customers atomically).
+    """
     now = as_utc(now) if now else utcnow()
     rules = rules if rules is not None else default_rules()
-    with session_scope(engine) as session:
-        return run_due(session, rules, now)
+    fired = 0
+    for _ in range(max_passes):
+        with session_scope(engine) as session:
+            done = run_due(session, rules, now, limit=limit)
+        fired += done.fired
+        if done.claimed < limit:
+            break
+    return fired
 
 
 def drain(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,12 +27,15 @@ from sqlmodel import Session, col, select
 
 from cdp.audit_queue import AuditQueue, record
 from cdp.tables import ScheduledTrigger
+from cdp.traits import derive
 from core.clock import as_utc
 from core.db import REPO_ROOT
-from core.tables import Customer, Event, TriggerFiring, new_id
+from core.tables import Customer, Event, Profile, TriggerFiring, new_id
 
 __all__ = [
     "DEFAULT_RULES_PATH",
+    "TIME_DEPENDENT_TRAITS",
+    "DuePass",
     "TriggerConfigError",
     "TriggerSet",
     "combine_jobs",
@@ -96,8 +99,23 @@ class AfterRule(_Rule):
     after_minutes: int = Field(gt=0)
 
 
+# Derived traits that change while time passes with no event (docs/cdp.md, "Time").
+TIME_DEPENDENT_TRAITS = ("recency_days", "tenure_days", "lifecycle_stage", "churn_risk")
+
+
 class ThresholdRule(_Rule, Condition):
     kind: Literal["threshold"]
+    recheck_minutes: int | None = Field(
+        default=None,
+        gt=0,
+        description="How often the condition is re-checked with time alone (no event); "
+        "default once a day for time-dependent traits, never for the others.",
+    )
+
+    def recheck_every(self) -> timedelta | None:
+        if self.recheck_minutes is not None:
+            return timedelta(minutes=self.recheck_minutes)
+        return timedelta(days=1) if self.trait in TIME_DEPENDENT_TRAITS else None
 
 
 Rule = Annotated[EventRule | AfterRule | ThresholdRule, Field(discriminator="kind")]
@@ -213,22 +231,59 @@ def on_event(
             if name == rule.event:
                 _schedule(session, rule, customer_id, event, at, jobs)
             continue
+        if isinstance(rule, ThresholdRule):
+            fired += _threshold(session, rule, event, customer_id, before, after, now, jobs, audits)
+            continue
         if _stale(rule, at, now):
             continue
-        if isinstance(rule, EventRule) and name == rule.event:
-            if rule.when is None or rule.when.holds(after):
-                suffix = "" if rule.once_per_customer else f":{event.message_id}"
-                info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
-                key = f"{rule.name}:{customer_id}{suffix}"
-                fired += fire(session, rule, customer_id, key, info, now, audits)
-        elif isinstance(rule, ThresholdRule) and rule.holds(after) and not rule.holds(before):
-            data: dict[str, Any] = {
-                "trait": rule.trait,
-                "value": after.get(rule.trait),
-                "message_id": event.message_id,
-            }
-            key = f"{rule.name}:{customer_id}:{event.message_id}"
-            fired += fire(session, rule, customer_id, key, data, now, audits)
+        if name == rule.event and (rule.when is None or rule.when.holds(after)):
+            suffix = "" if rule.once_per_customer else f":{event.message_id}"
+            info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
+            key = f"{rule.name}:{customer_id}{suffix}"
+            fired += fire(session, rule, customer_id, key, info, now, audits)
+    return fired
+
+
+def _threshold(
+    session: Session,
+    rule: ThresholdRule,
+    event: Event,
+    customer_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    now: datetime,
+    jobs: Jobs,
+    audits: AuditQueue | None,
+) -> int:
+    """Fire on a false -> true crossing at this event; arm the re-check with time alone.
+
+    For a rule that is re-checked, the scheduled row keeps whether the condition held when
+    last looked at (`holds`, by an event or a re-check), and that is the "before": a crossing
+    the re-check already fired is not fired again by the next event.
+    """
+    at = as_utc(event.timestamp)
+    every = rule.recheck_every()
+    job = _job(session, rule, customer_id, jobs) if every else None
+    was = bool(job.data["holds"]) if job and "holds" in job.data else rule.holds(before)
+    holds = rule.holds(after)
+    fired = 0
+    if holds and not was and not _stale(rule, at, now):
+        data: dict[str, Any] = {
+            "trait": rule.trait,
+            "value": after.get(rule.trait),
+            "message_id": event.message_id,
+        }
+        key = f"{rule.name}:{customer_id}:{event.message_id}"
+        fired = int(fire(session, rule, customer_id, key, data, now, audits))
+    if every is not None:
+        if job is None:
+            job = JobState(rule.name, customer_id, anchor_message_id="", anchor_at=at, due_at=at)
+            jobs[(rule.name, customer_id)] = job
+        if not job.anchor_message_id or as_utc(job.anchor_at) <= at:
+            job.anchor_message_id, job.anchor_at = event.message_id, at
+            job.due_at = at + every
+        job.status, job.updated_at, job.data = "pending", at, {"holds": holds}
+        job.dirty = True
     return fired
 
 
@@ -301,7 +356,9 @@ def write_jobs(session: Session, jobs: Jobs) -> None:
         job.dirty = False
 
 
-def _job(session: Session, rule: AfterRule, customer_id: str, jobs: Jobs) -> JobState | None:
+def _job(
+    session: Session, rule: AfterRule | ThresholdRule, customer_id: str, jobs: Jobs
+) -> JobState | None:
     key = (rule.name, customer_id)
     if key not in jobs:
         row = session.execute(
@@ -409,8 +466,44 @@ def oldest_pending_event_at(session: Session) -> datetime | None:
     return as_utc(oldest) if oldest is not None else None
 
 
-def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> int:
-    """Fire every pending scheduled trigger due by `now` (caller commits); returns firings made.
+def _recheck(
+    session: Session, rule: ThresholdRule, job: ScheduledTrigger, now: datetime, every: timedelta
+) -> int:
+    """Re-check a threshold with time alone: the profile derived as of `now`; fire a crossing.
+
+    One firing per crossing after the customer's latest event (dedup key `...:recheck:<its
+    messageId>`). A re-check due longer ago than `stale_after_minutes` (a replay of old data,
+    a long outage) records the state without firing, as a late delayed trigger expires.
+    """
+    profile = session.get(Profile, job.customer_id)
+    if profile is None or not profile.computed:
+        job.status = "expired"
+        return 0
+    current = derive(profile.computed, now)
+    holds = rule.holds(current)
+    fired = 0
+    if holds and not job.data.get("holds") and not _stale(rule, job.due_at, now):
+        data = {
+            "trait": rule.trait,
+            "value": current.get(rule.trait),
+            "as_of": now.isoformat(),
+            "since_message_id": job.anchor_message_id,
+        }
+        key = f"{rule.name}:{job.customer_id}:recheck:{job.anchor_message_id}"
+        fired = int(fire(session, rule, job.customer_id, key, data, now))
+    job.data = {"holds": holds}
+    job.due_at = now + every
+    return fired
+
+
+class DuePass(NamedTuple):
+    claimed: int  # jobs settled by the pass: `limit` of them means more may be due
+    fired: int
+
+
+def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> DuePass:
+    """Settle up to `limit` pending scheduled triggers due by `now`, oldest first (caller
+    commits): fire, expire, or re-check and re-arm.
 
     Only jobs due before the oldest still-unprocessed event are considered: an accepted
     `Order Completed` waiting in the queue must get its chance to cancel the cart reminder, so
@@ -446,7 +539,10 @@ def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 
     fired = 0
     for job in jobs:
         rule = rules.named(job.rule)
-        if not isinstance(rule, AfterRule) or _stale(rule, job.due_at, now):
+        every = rule.recheck_every() if isinstance(rule, ThresholdRule) else None
+        if isinstance(rule, ThresholdRule) and every is not None:
+            fired += _recheck(session, rule, job, now, every)
+        elif not isinstance(rule, AfterRule) or _stale(rule, job.due_at, now):
             job.status = "expired"
         else:
             view = get_profile_view(session, job.customer_id, as_of=now)
@@ -460,4 +556,4 @@ def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 
         job.updated_at = now
         session.add(job)
     session.flush()
-    return fired
+    return DuePass(len(jobs), fired)
