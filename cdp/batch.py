@@ -4,6 +4,7 @@ Reading identities, profiles and scheduled rows for a whole batch at once, foldi
 plain objects and writing each changed row once (executemany) is what makes processing fast;
 constructing and dirty-tracking ORM objects per event cost several times more.
 Before an identity merge (rare) everything is written out so the merge sees current rows.
+Audit entries are queued and appended last (cdp/audit_queue.py says why).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Session
 
+from cdp.audit_queue import AuditQueue
 from cdp.identity import IdentityGraph, identities_of
+from cdp.partitions import lock_customers
 from cdp.profiles import ProfileState
 from cdp.triggers import Jobs, TriggerSet, preload_jobs, write_jobs
 from core.tables import Event, Profile
@@ -35,12 +38,15 @@ class Batch:
     jobs: Jobs = field(default_factory=dict)
     known: set[str] = field(default_factory=set)
     done: list[dict[str, Any]] = field(default_factory=list)
+    audits: AuditQueue = field(default_factory=AuditQueue)
 
     def __post_init__(self) -> None:
         self.graph = IdentityGraph(self.session, on_merge=self.write)
 
     @classmethod
     def load(cls, session: Session, events: list[Any], rules: TriggerSet) -> Batch:
+        """Read what `events` need; on PostgreSQL also lock the customers they resolve to
+        (partitions.lock_customers; raises IdentitiesMoved when the batch must start again)."""
         batch = cls(session, rules)
         keys = [k for e in events for k in identities_of(e)]
         keys += [
@@ -50,6 +56,7 @@ class Batch:
             for kind in ("user_id", "anonymous_id")
         ]
         batch.graph.preload(keys)
+        lock_customers(session, batch.graph, keys)
         owners = sorted({c for c in batch.graph.owners.values() if c is not None})
         batch._read(owners)
         return batch
@@ -83,6 +90,11 @@ class Batch:
 
     def mark_processed(self, event_id: int, customer_id: str, at: datetime) -> None:
         self.done.append({"event_id": event_id, "v_customer_id": customer_id, "v_at": at})
+
+    def finish(self) -> None:
+        """Write everything, then the queued audit entries (the transaction commits next)."""
+        self.write()
+        self.audits.append_all(self.session)
 
     def write(self) -> None:
         """Write everything changed so far; afterwards caches are re-read on demand."""

@@ -36,16 +36,24 @@ INBOUND_MESSAGE_EVENTS = ("Inbound Message Received", "SMS Received", "Message R
 
 
 def _express(consent: dict[str, Any], channel: str, subscribed: bool, at: datetime) -> bool:
-    """Record an express choice unless a later express choice is already there."""
+    """Record an express choice unless a later express choice is already there.
+
+    The latest express choice by event time wins and `since` is its time, whatever order the
+    events are processed in; at the same time an unsubscribe beats a subscribe (the safer
+    reading). Returns whether the channel's status or basis changed.
+    """
     current = consent.get(channel) or UNKNOWN
-    since = current.get("since")
-    if current.get("basis") == "express" and since and since > at.isoformat():
-        return False
+    since, at_iso = current.get("since"), at.isoformat()
     status = "subscribed" if subscribed else "unsubscribed"
-    if current.get("status") == status and current.get("basis") == "express":
-        return False
-    consent[channel] = {"status": status, "basis": "express", "since": at.isoformat()}
-    return True
+    if current.get("basis") == "express" and since:
+        if since > at_iso:
+            return False
+        if since == at_iso and (
+            current.get("status") == "unsubscribed" or status == current["status"]
+        ):
+            return False
+    consent[channel] = {"status": status, "basis": "express", "since": at_iso}
+    return current.get("status") != status or current.get("basis") != "express"
 
 
 def apply_event_consent(consent: dict[str, Any], event: Event) -> list[str]:

@@ -20,8 +20,9 @@ import phonenumbers
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
+from cdp.audit_queue import AuditQueue, record
 from cdp.tables import ScheduledTrigger
-from core import audit
+from cdp.triggers import combine_jobs
 from core.clock import utcnow
 from core.tables import Customer, Event, Identity, new_id
 
@@ -194,11 +195,13 @@ def resolve_identities(
     actor: str = "cdp",
     explicit: bool = False,
     graph: IdentityGraph | None = None,
+    audits: AuditQueue | None = None,
 ) -> tuple[str, list[str]]:
     """Attach `keys` to one canonical customer, merging where the rules allow.
 
     Returns (canonical id, ids of customers merged into it by this call). `explicit` is set for
-    `alias` messages, which merge even customers with different userIds.
+    `alias` messages, which merge even customers with different userIds. `audits`: a batch's
+    queue for the merge and conflict entries (appended now when None).
     """
     own_graph = graph is None
     graph = graph or IdentityGraph(session)
@@ -224,12 +227,13 @@ def resolve_identities(
             clash = graph.user_ids(owner) | graph.user_ids(primary)
             if explicit or len(clash) <= 1:
                 graph.before_merge()
-                _merge(session, loser=owner, survivor=primary, reason=key, actor=actor)
+                _merge(session, owner, primary, reason=key, actor=actor, audits=audits)
                 graph.merged(owner, primary)
                 merged.append(owner)
             else:
-                audit.append(
+                record(
                     session,
+                    audits,
                     actor=actor,
                     kind="identity.conflict",
                     subject_type="identity",
@@ -248,7 +252,15 @@ def resolve_identities(
     return primary, merged
 
 
-def _merge(session: Session, *, loser: str, survivor: str, reason: Key, actor: str) -> None:
+def _merge(
+    session: Session,
+    loser: str,
+    survivor: str,
+    *,
+    reason: Key,
+    actor: str,
+    audits: AuditQueue | None,
+) -> None:
     """Fold `loser` into `survivor`: identities, events and pending triggers move; history stays."""
     from cdp.profiles import merge_profiles  # profiles import identity; keep the cycle lazy
 
@@ -265,13 +277,15 @@ def _merge(session: Session, *, loser: str, survivor: str, reason: Key, actor: s
     )
     theirs = session.exec(select(ScheduledTrigger).where(ScheduledTrigger.customer_id == loser))
     mine = {
-        s.rule
+        s.rule: s
         for s in session.exec(
             select(ScheduledTrigger).where(ScheduledTrigger.customer_id == survivor)
         )
     }
     for job in theirs.all():
-        if job.rule in mine:
+        if job.rule in mine:  # one row per rule and customer: keep the newer wait of the two
+            combine_jobs(mine[job.rule], job)
+            session.add(mine[job.rule])
             session.delete(job)
         else:
             job.customer_id = survivor
@@ -280,8 +294,9 @@ def _merge(session: Session, *, loser: str, survivor: str, reason: Key, actor: s
     if row is not None:
         row.merged_into = survivor
         session.add(row)
-    audit.append(
+    record(
         session,
+        audits,
         actor=actor,
         kind="identity.merged",
         subject_type="customer",

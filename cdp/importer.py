@@ -20,7 +20,14 @@ from cdp.events import MESSAGE_ADAPTER, MESSAGE_TYPES, AnyMessage
 from cdp.ingest import accept
 from core.db import session_scope
 
-__all__ = ["ImportReport", "import_messages", "read_file"]
+__all__ = [
+    "ImportReport",
+    "Message",
+    "import_messages",
+    "read_file",
+    "valid_messages",
+    "validation_reason",
+]
 
 _NESTED = ("properties", "traits", "context")
 
@@ -97,6 +104,43 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in parts) or "message"
 
 
+# What an import yields: any Segment message the API accepts (cdp.events).
+Message = AnyMessage
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """`event: Field required; userId: ...`: the fields and why, as an import or the DLQ says."""
+    return "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def valid_messages(
+    records: Iterable[tuple[int, dict[str, Any] | str]],
+    report: ImportReport,
+    *,
+    on_invalid: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, Message]]:
+    """(line, validated message) per record that the API would accept; the others are counted
+    in `report` and named by line, field and reason (the first 20), never passed on.
+
+    Records are validated one at a time as they are read, so a file is never held whole.
+    """
+    for line, record in records:
+        report.read += 1
+        try:
+            if isinstance(record, str):
+                raise ValueError(record)
+            message = MESSAGE_ADAPTER.validate_python(_with_type(record))
+        except (ValidationError, ValueError) as exc:
+            report.invalid += 1
+            if len(report.errors) < 20:
+                reason = validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
+                report.errors.append(f"line {line}: {reason}")
+            if on_invalid:
+                on_invalid(1)
+            continue
+        yield line, message
+
+
 def import_messages(
     engine: Engine,
     records: Iterable[tuple[int, dict[str, Any] | str]],
@@ -119,23 +163,8 @@ def import_messages(
             on_progress(len(pending))
         pending.clear()
 
-    for line, record in records:
-        report.read += 1
-        try:
-            if isinstance(record, str):
-                raise ValueError(record)
-            pending.append(MESSAGE_ADAPTER.validate_python(_with_type(record)))
-        except (ValidationError, ValueError) as exc:
-            report.invalid += 1
-            if len(report.errors) < 20:
-                reason = (
-                    "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
-                    if isinstance(exc, ValidationError)
-                    else str(exc)
-                )
-                report.errors.append(f"line {line}: {reason}")
-            if on_progress:
-                on_progress(1)
+    for _line, message in valid_messages(records, report, on_invalid=on_progress):
+        pending.append(message)
         if len(pending) >= chunk:
             flush()
     flush()

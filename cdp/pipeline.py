@@ -3,34 +3,39 @@
 Each batch is one transaction: an event's profile change, trigger firings and its
 `processed_at` mark commit together, so an event is processed exactly once even when several
 processors run or one dies mid-batch (its transaction rolls back and the events stay pending).
-Processors are serialised per database (SQLite's single writer; a PostgreSQL advisory lock),
-which also keeps per-customer order: events are taken in arrival order.
+On PostgreSQL batches run in parallel: each takes partitions of the routing keys and locks the
+customers it touches (cdp/partitions.py), so one customer is worked on by one batch at a time
+and one routing key's events keep their arrival order; the profile folds do not depend on order
+anyway (docs/cdp.md). On SQLite batches are serial (one writer).
 """
 
 from __future__ import annotations
 
-import zlib
+import itertools
+import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from cdp.batch import Batch
 from cdp.identity import Key, identities_of, resolve_identities
+from cdp.partitions import IdentitiesMoved, claim_events
 from cdp.profiles import apply_to_profile
 from cdp.triggers import TriggerSet, load_rules, on_event, run_due
 from core.clock import as_utc, utcnow
 from core.db import session_scope
-from core.tables import Event
 
-_EVENTS: Any = Event.__table__  # type: ignore[attr-defined]
+__all__ = ["default_rules", "drain", "process_event", "process_pending", "run_scheduler"]
 
-__all__ = ["default_rules", "process_event", "process_pending", "run_scheduler"]
-
-_LOCK_KEY = zlib.crc32(b"cjo-cdp-pipeline")
+log = logging.getLogger("cjo.cdp.pipeline")
 _rules: TriggerSet | None = None
+# A batch that finds its identities moved (or is picked as a deadlock victim) starts again at
+# once; this many times in a row is not contention any more but something to report.
+_ATTEMPTS = 20
+_DEADLOCK = "40P01"
 
 
 def default_rules() -> TriggerSet:
@@ -39,11 +44,6 @@ def default_rules() -> TriggerSet:
     if _rules is None:
         _rules = load_rules()
     return _rules
-
-
-def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
 def _alias_keys(batch: Batch, event: Any) -> list[Key]:
@@ -66,7 +66,9 @@ def process_event(
         keys, explicit = _alias_keys(batch, event), True
     else:
         keys, explicit = identities_of(event), False
-    customer_id, merged = resolve_identities(session, keys, explicit=explicit, graph=batch.graph)
+    customer_id, merged = resolve_identities(
+        session, keys, explicit=explicit, graph=batch.graph, audits=batch.audits
+    )
     if merged:
         session.expire_all()  # the merge changed rows behind the batch's back; re-read them
     profile = batch.profile(customer_id, created=customer_id in batch.graph.created)
@@ -74,7 +76,9 @@ def process_event(
     # Consent changes that come from events are not audited one by one: the stored event is
     # the record and the profile is a fold of the events. Direct opt-outs are audited.
     apply_to_profile(profile, event)
-    fired = on_event(session, rules, event, customer_id, before, profile.computed, now, batch.jobs)
+    fired = on_event(
+        session, rules, event, customer_id, before, profile.computed, now, batch.jobs, batch.audits
+    )
     batch.mark_processed(event.id, customer_id, utcnow())
     return fired
 
@@ -89,37 +93,61 @@ def process_pending(
     """Process up to `limit` accepted-but-unprocessed events in one transaction; returns how many.
 
     `now` is the clock triggers judge staleness by (default: wall clock). Idempotent: processed
-    events are never taken again.
+    events are never taken again. 0 means nothing was pending.
     """
     now = as_utc(now) if now else utcnow()
     rules = rules if rules is not None else default_rules()
+    for attempt in itertools.count(1):
+        try:
+            return _process_batch(engine, limit, now, rules)
+        except IdentitiesMoved:
+            if attempt >= _ATTEMPTS:
+                raise
+            log.debug("identities moved under a processing batch; starting it again")
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or attempt >= _ATTEMPTS:
+                raise
+            log.info("processing batch was a deadlock victim; starting it again")
+    raise AssertionError("unreachable")
+
+
+def _process_batch(engine: Engine, limit: int, now: datetime, rules: TriggerSet) -> int:
     with session_scope(engine) as session, session.no_autoflush:
-        _lock(session)
-        events = list(
-            session.execute(
-                _EVENTS.select()
-                .where(_EVENTS.c.processed_at.is_(None))
-                .order_by(_EVENTS.c.id)
-                .limit(limit)
-            )
-        )
+        events = claim_events(session, limit)
+        if not events:
+            return 0
         batch = Batch.load(session, events, rules)
         for event in events:
             process_event(session, event, rules, now, batch)
-        batch.write()
+        batch.finish()
         session.flush()
         return len(events)
 
 
 def run_scheduler(
-    engine: Engine, *, now: datetime | None = None, rules: TriggerSet | None = None
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    rules: TriggerSet | None = None,
+    limit: int = 1000,
+    max_passes: int = 50,
 ) -> int:
-    """Fire due `after` triggers; returns firings made. Safe to run from several processes."""
+    """Fire due delayed triggers and re-check time-dependent thresholds; returns firings made.
+
+    Works in passes of `limit` jobs, one transaction each, until a pass finds fewer (at most
+    `max_passes`; the worker calls again a second later). Safe to run from several processes
+    and beside processing batches (run_due claims jobs and their customers atomically).
+    """
     now = as_utc(now) if now else utcnow()
     rules = rules if rules is not None else default_rules()
-    with session_scope(engine) as session:
-        _lock(session)
-        return run_due(session, rules, now)
+    fired = 0
+    for _ in range(max_passes):
+        with session_scope(engine) as session:
+            done = run_due(session, rules, now, limit=limit)
+        fired += done.fired
+        if done.claimed < limit:
+            break
+    return fired
 
 
 def drain(

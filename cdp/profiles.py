@@ -19,7 +19,14 @@ from core.clock import as_utc, utcnow
 from core.domain import ProfileView
 from core.tables import Event, Identity, Profile
 
-__all__ = ["TRAIT_ALIASES", "apply_to_profile", "get_profile_view", "merge_profiles", "recompute"]
+__all__ = [
+    "TRAIT_ALIASES",
+    "TRAIT_STAMPS",
+    "apply_to_profile",
+    "get_profile_view",
+    "merge_profiles",
+    "recompute",
+]
 
 # Segment's reserved traits are camelCase; profiles keep snake_case names.
 TRAIT_ALIASES = {
@@ -64,21 +71,49 @@ class ProfileState:
         return {f: getattr(self, f) for f in self.FIELDS}
 
 
+# Per trait, the (event time, messageId) of the value kept: a trait is last-writer-wins by event
+# time, so an older identify processed late does not overwrite a newer value. Kept among the
+# computed bookkeeping keys; `@timezone` / `@locale` stamp the profile's timezone and locale.
+TRAIT_STAMPS = "_trait_at"
+Stamp = list[str]
+
+
+def _stamps(computed: dict[str, Any]) -> dict[str, Stamp]:
+    return dict(computed.get(TRAIT_STAMPS) or {})
+
+
+def _newer(stamps: dict[str, Stamp], key: str, stamp: Stamp) -> bool:
+    """True when `stamp` beats the stamp kept for `key` (none kept: anything beats it)."""
+    kept = stamps.get(key)
+    return kept is None or list(kept) < stamp
+
+
 def apply_to_profile(profile: Profile | ProfileState, event: Event) -> list[str]:
-    """Fold `event` into `profile` in place; returns the consent channels that changed."""
+    """Fold `event` into `profile` in place; returns the consent channels that changed.
+
+    The result does not depend on the order events are folded in (docs/cdp.md, "Processing").
+    """
+    stamp: Stamp = [as_utc(event.timestamp).isoformat(), str(event.message_id)]
+    stamps = _stamps(profile.computed)
     traits = _clean_traits({**(event.context.get("traits") or {}), **event.traits})
     if traits:
-        profile.traits = {**profile.traits, **traits}
+        kept = dict(profile.traits)
+        for key, value in traits.items():
+            if _newer(stamps, key, stamp):
+                kept[key], stamps[key] = value, stamp
+        profile.traits = kept
     tz = event.context.get("timezone") or traits.get("timezone")
-    if isinstance(tz, str) and tz:
-        profile.timezone = tz[:64]
+    if isinstance(tz, str) and tz and _newer(stamps, "@timezone", stamp):
+        profile.timezone, stamps["@timezone"] = tz[:64], stamp
     locale = event.context.get("locale") or traits.get("locale")
-    if isinstance(locale, str) and locale:
-        profile.locale = locale[:32]
+    if isinstance(locale, str) and locale and _newer(stamps, "@locale", stamp):
+        profile.locale, stamps["@locale"] = locale[:32], stamp
     consent = dict(profile.consent)
     changed = apply_event_consent(consent, event)
     profile.consent = consent
     computed = apply_event(profile.computed, event)
+    if stamps:
+        computed[TRAIT_STAMPS] = stamps
     profile.computed = derive(computed, datetime.fromisoformat(computed["last_seen"]))
     profile.updated_at = utcnow()
     profile.version += 1
@@ -86,7 +121,10 @@ def apply_to_profile(profile: Profile | ProfileState, event: Event) -> list[str]
 
 
 def recompute(session: Session, profile: Profile) -> None:
-    """Rebuild computed traits from every stored event of the customer (after a merge)."""
+    """Rebuild computed traits from every stored event of the customer (after a merge).
+
+    The trait stamps are not a fold of computed events; they are kept as they are.
+    """
     events = session.exec(
         select(Event)
         .where(Event.customer_id == profile.customer_id, col(Event.processed_at).is_not(None))
@@ -95,26 +133,59 @@ def recompute(session: Session, profile: Profile) -> None:
     computed: dict[str, Any] = {}
     for event in events:
         computed = apply_event(computed, event)
-    profile.computed = (
-        derive(computed, datetime.fromisoformat(computed["last_seen"])) if computed else {}
-    )
+    stamps = _stamps(profile.computed)
+    if computed:
+        computed = derive(computed, datetime.fromisoformat(computed["last_seen"]))
+    if stamps:
+        computed[TRAIT_STAMPS] = stamps
+    profile.computed = computed
+
+
+def _merge_traits(kept: Profile, gone: Profile) -> dict[str, Any]:
+    """Traits, timezone and locale of two merged profiles, the later-stamped value winning
+    (the survivor's on a tie or where neither is stamped); returns the values that lost.
+
+    Last-writer-wins here too, so that a merge gives what processing the loser's events
+    into the survivor would have given.
+    """
+    mine, theirs = _stamps(kept.computed), _stamps(gone.computed)
+    traits, stamps = dict(kept.traits), dict(mine)
+    overridden: dict[str, Any] = {}
+    for key, value in gone.traits.items():
+        if key not in traits or (key in theirs and _newer(mine, key, list(theirs[key]))):
+            if key in traits and traits[key] != value:
+                overridden[key] = traits[key]  # the survivor's value lost
+            traits[key] = value
+            if key in theirs:
+                stamps[key] = theirs[key]
+        elif traits[key] != value:
+            overridden[key] = value
+    for key, attr in (("@timezone", "timezone"), ("@locale", "locale")):
+        value = getattr(gone, attr)
+        if value and (
+            not getattr(kept, attr) or (key in theirs and _newer(mine, key, list(theirs[key])))
+        ):
+            setattr(kept, attr, value)
+            if key in theirs:
+                stamps[key] = theirs[key]
+    kept.traits = traits
+    kept.computed = {**kept.computed, TRAIT_STAMPS: stamps} if stamps else kept.computed
+    return overridden
 
 
 def merge_profiles(session: Session, *, loser: str, survivor: str) -> dict[str, Any]:
-    """Fold the loser's profile into the survivor's; returns the loser's traits that lost.
+    """Fold the loser's profile into the survivor's; returns the trait values that lost.
 
-    Survivor traits win on conflict (the overridden values go into the merge's audit entry);
-    consent keeps any unsubscribe; computed traits are rebuilt from both customers' events.
+    Traits: the later value by event time wins (the survivor's on a tie); the overridden values
+    go into the merge's audit entry. Consent keeps any unsubscribe; computed traits are rebuilt
+    from both customers' events.
     """
-    gone = session.get(Profile, loser)
+    gone = session.get(Profile, loser, with_for_update=True)
     if gone is None:
         return {}
-    kept = session.get(Profile, survivor) or Profile(customer_id=survivor)
-    overridden = {k: v for k, v in gone.traits.items() if k in kept.traits and kept.traits[k] != v}
-    kept.traits = {**gone.traits, **kept.traits}
+    kept = session.get(Profile, survivor, with_for_update=True) or Profile(customer_id=survivor)
+    overridden = _merge_traits(kept, gone)
     kept.consent = merge_consent(kept.consent, gone.consent)
-    kept.timezone = kept.timezone or gone.timezone
-    kept.locale = kept.locale or gone.locale
     kept.version += 1
     session.add(kept)
     session.delete(gone)

@@ -9,6 +9,7 @@ read path uses the wall clock or an explicit `as_of` (docs/cdp.md, "Time").
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -66,8 +67,80 @@ def _iso(at: datetime) -> str:
     return as_utc(at).isoformat()
 
 
+def _number(value: Any, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
+
+
+# The cart is the fold, in timestamp order, of the Product Added/Removed events since the last
+# clearing event (an order or Cart Cleared). Events can be processed in any order, so the log of
+# those changes is kept (sorted by (time, messageId)) and the cart is refolded from it; a clear
+# drops the changes at or before it. Past this many changes the oldest are folded into `base`
+# (exact order is then only kept for the newest ones).
+CART_CHANGES_KEPT = 200
+
+
+def _cart_step(cart: dict[str, Any] | None, change: list[Any]) -> dict[str, Any] | None:
+    at, _message_id, sign, qty, price = change
+    if not cart or cart["items"] <= 0:
+        cart = {"items": 0, "value": 0.0, "started_at": at, "updated_at": at}
+    else:
+        cart = dict(cart)
+    cart["items"] = max(0, cart["items"] + sign * qty)
+    cart["value"] = round(max(0.0, cart["value"] + sign * qty * price), 2)
+    cart["updated_at"] = max(at, cart["updated_at"])
+    return cart if cart["items"] > 0 else None
+
+
+def _cart_log(computed: dict[str, Any]) -> dict[str, Any]:
+    log = computed.get("_cart_log")
+    if log is not None:
+        return {
+            "cleared_at": log["cleared_at"],
+            "base": log["base"],
+            "changes": list(log["changes"]),
+        }
+    # A profile written before the log existed: its cart becomes the base.
+    return {"cleared_at": None, "base": computed.get("_cart"), "changes": []}
+
+
+def _cart_change(log: dict[str, Any], change: list[Any]) -> None:
+    at = change[0]
+    if log["cleared_at"] is not None and at <= log["cleared_at"]:
+        return  # an order or Cart Cleared at or after it already emptied that cart
+    base = log["base"]
+    if base is not None and at <= base["updated_at"]:
+        log["base"] = _cart_step(base, change)  # older than the kept changes: approximate
+        return
+    bisect.insort(log["changes"], change)
+    while len(log["changes"]) > CART_CHANGES_KEPT:
+        log["base"] = _cart_step(log["base"], log["changes"].pop(0))
+
+
+def _cart_clear(log: dict[str, Any], at: str) -> None:
+    if log["cleared_at"] is None or at > log["cleared_at"]:
+        log["cleared_at"] = at
+    log["changes"] = [c for c in log["changes"] if c[0] > log["cleared_at"]]
+    if log["base"] is not None and log["base"]["updated_at"] <= log["cleared_at"]:
+        log["base"] = None
+
+
+def _cart_of(log: dict[str, Any]) -> dict[str, Any] | None:
+    cart = log["base"]
+    for change in log["changes"]:
+        cart = _cart_step(cart, change)
+    return cart
+
+
+def _micros(value: float) -> int:
+    return round(value * 1_000_000)
+
+
 def apply_event(computed: dict[str, Any], event: Event) -> dict[str, Any]:
-    """A new computed dict with `event` folded in (order-independent where it matters)."""
+    """A new computed dict with `event` folded in; the result does not depend on the order
+    events are folded in (sums are exact integers, times are min/max, the cart is refolded in
+    timestamp order), so out-of-order processing gives the same profile."""
     out = dict(computed)
     at = _iso(event.timestamp)
     if out.get("last_seen") is None or at > out["last_seen"]:
@@ -77,7 +150,12 @@ def apply_event(computed: dict[str, Any], event: Event) -> dict[str, Any]:
     name, props = event.event, event.properties
     if name == "Order Completed":
         out["order_count"] = int(out.get("order_count", 0)) + 1
-        out["order_value"] = round(float(out.get("order_value", 0.0)) + order_value_of(props), 2)
+        # Whole millionths: a float running sum would depend on the order of the additions.
+        total = out.get("_order_value_micros")
+        if total is None:
+            total = _micros(float(out.get("order_value", 0.0)))
+        out["_order_value_micros"] = total + _micros(order_value_of(props))
+        out["order_value"] = round(out["_order_value_micros"] / 1_000_000, 2)
         if out.get("first_order_at") is None or at < out["first_order_at"]:
             out["first_order_at"] = at
         if out.get("last_order_at") is None or at > out["last_order_at"]:
@@ -85,24 +163,18 @@ def apply_event(computed: dict[str, Any], event: Event) -> dict[str, Any]:
         days = set(out.get("_order_days", []))
         days.add(at[:10])
         out["_order_days"] = sorted(days)
-        cart = out.get("_cart")
-        if cart and cart["updated_at"] <= at:
-            out["_cart"] = None
+    if name in ("Order Completed", "Cart Cleared"):
+        log = _cart_log(out)
+        _cart_clear(log, at)
+        out["_cart_log"], out["_cart"] = log, _cart_of(log)
     elif name in ("Product Added", "Product Removed"):
-        cart = dict(out.get("_cart") or {"items": 0, "value": 0.0, "started_at": at})
         qty = props.get("quantity", 1)
         qty = int(qty) if isinstance(qty, int | float) and not isinstance(qty, bool) else 1
-        price = props.get("price", 0.0)
-        price = (
-            float(price) if isinstance(price, int | float) and not isinstance(price, bool) else 0
-        )
         sign = 1 if name == "Product Added" else -1
-        cart["items"] = max(0, cart["items"] + sign * qty)
-        cart["value"] = round(max(0.0, cart["value"] + sign * qty * price), 2)
-        cart["updated_at"] = max(at, cart.get("updated_at", at))
-        out["_cart"] = cart if cart["items"] > 0 else None
-    elif name == "Cart Cleared":
-        out["_cart"] = None
+        change = [at, event.message_id, sign, qty, _number(props.get("price"), 0.0)]
+        log = _cart_log(out)
+        _cart_change(log, change)
+        out["_cart_log"], out["_cart"] = log, _cart_of(log)
     channel = _ENGAGEMENT_EVENTS.get(name or "")
     if channel:
         counts = dict(out.get("_engagement", {}))

@@ -17,26 +17,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from cdp.audit_queue import AuditQueue, record
 from cdp.tables import ScheduledTrigger
-from core import audit
+from cdp.traits import derive
 from core.clock import as_utc
 from core.db import REPO_ROOT
-from core.tables import Event, TriggerFiring, new_id
+from core.tables import Customer, Event, Profile, TriggerFiring, new_id
 
 __all__ = [
     "DEFAULT_RULES_PATH",
+    "TIME_DEPENDENT_TRAITS",
+    "DuePass",
     "TriggerConfigError",
     "TriggerSet",
+    "combine_jobs",
     "fire",
     "load_rules",
+    "oldest_pending_event_at",
     "on_event",
     "run_due",
 ]
@@ -94,8 +99,23 @@ class AfterRule(_Rule):
     after_minutes: int = Field(gt=0)
 
 
+# Derived traits that change while time passes with no event (docs/cdp.md, "Time").
+TIME_DEPENDENT_TRAITS = ("recency_days", "tenure_days", "lifecycle_stage", "churn_risk")
+
+
 class ThresholdRule(_Rule, Condition):
     kind: Literal["threshold"]
+    recheck_minutes: int | None = Field(
+        default=None,
+        gt=0,
+        description="How often the condition is re-checked with time alone (no event); "
+        "default once a day for time-dependent traits, never for the others.",
+    )
+
+    def recheck_every(self) -> timedelta | None:
+        if self.recheck_minutes is not None:
+            return timedelta(minutes=self.recheck_minutes)
+        return timedelta(days=1) if self.trait in TIME_DEPENDENT_TRAITS else None
 
 
 Rule = Annotated[EventRule | AfterRule | ThresholdRule, Field(discriminator="kind")]
@@ -140,8 +160,12 @@ def fire(
     dedup_key: str,
     data: dict[str, Any],
     now: datetime,
+    audits: AuditQueue | None = None,
 ) -> bool:
-    """Insert one firing unless its dedup_key exists; audited. True when it is new."""
+    """Insert one firing unless its dedup_key exists; audited. True when it is new.
+
+    `audits`: a batch's queue for the `trigger.fired` entry (appended now when None).
+    """
     table: Any = TriggerFiring.__table__  # type: ignore[attr-defined]
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = (
@@ -163,8 +187,9 @@ def fire(
     )
     if result.first() is None:  # dedup_key already fired
         return False
-    audit.append(
+    record(
         session,
+        audits,
         actor="cdp",
         kind="trigger.fired",
         subject_type="trigger_firing",
@@ -188,10 +213,12 @@ def on_event(
     after: dict[str, Any],
     now: datetime,
     jobs: Jobs | None = None,
+    audits: AuditQueue | None = None,
 ) -> int:
     """Apply every rule to one processed event; returns how many firings it made.
 
-    `jobs` caches scheduled rows by (rule, customer) for a batch (see pipeline.py).
+    `jobs` caches scheduled rows by (rule, customer) for a batch (see pipeline.py), `audits`
+    queues its audit entries.
     """
     jobs = jobs if jobs is not None else {}
     fired = 0
@@ -200,27 +227,63 @@ def on_event(
     for rule in rules.triggers:
         if isinstance(rule, AfterRule):
             if name in rule.unless:
-                _cancel(session, rule, customer_id, at, jobs)
+                _cancel(session, rule, customer_id, event, at, jobs)
             if name == rule.event:
                 _schedule(session, rule, customer_id, event, at, jobs)
             continue
+        if isinstance(rule, ThresholdRule):
+            fired += _threshold(session, rule, event, customer_id, before, after, now, jobs, audits)
+            continue
         if _stale(rule, at, now):
             continue
-        if isinstance(rule, EventRule) and name == rule.event:
-            if rule.when is None or rule.when.holds(after):
-                suffix = "" if rule.once_per_customer else f":{event.message_id}"
-                info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
-                fired += fire(
-                    session, rule, customer_id, f"{rule.name}:{customer_id}{suffix}", info, now
-                )
-        elif isinstance(rule, ThresholdRule) and rule.holds(after) and not rule.holds(before):
-            data: dict[str, Any] = {
-                "trait": rule.trait,
-                "value": after.get(rule.trait),
-                "message_id": event.message_id,
-            }
-            key = f"{rule.name}:{customer_id}:{event.message_id}"
-            fired += fire(session, rule, customer_id, key, data, now)
+        if name == rule.event and (rule.when is None or rule.when.holds(after)):
+            suffix = "" if rule.once_per_customer else f":{event.message_id}"
+            info = {"event": name, "message_id": event.message_id, "at": at.isoformat()}
+            key = f"{rule.name}:{customer_id}{suffix}"
+            fired += fire(session, rule, customer_id, key, info, now, audits)
+    return fired
+
+
+def _threshold(
+    session: Session,
+    rule: ThresholdRule,
+    event: Event,
+    customer_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    now: datetime,
+    jobs: Jobs,
+    audits: AuditQueue | None,
+) -> int:
+    """Fire on a false -> true crossing at this event; arm the re-check with time alone.
+
+    For a rule that is re-checked, the scheduled row keeps whether the condition held when
+    last looked at (`holds`, by an event or a re-check), and that is the "before": a crossing
+    the re-check already fired is not fired again by the next event.
+    """
+    at = as_utc(event.timestamp)
+    every = rule.recheck_every()
+    job = _job(session, rule, customer_id, jobs) if every else None
+    was = bool(job.data["holds"]) if job and "holds" in job.data else rule.holds(before)
+    holds = rule.holds(after)
+    fired = 0
+    if holds and not was and not _stale(rule, at, now):
+        data: dict[str, Any] = {
+            "trait": rule.trait,
+            "value": after.get(rule.trait),
+            "message_id": event.message_id,
+        }
+        key = f"{rule.name}:{customer_id}:{event.message_id}"
+        fired = int(fire(session, rule, customer_id, key, data, now, audits))
+    if every is not None:
+        if job is None:
+            job = JobState(rule.name, customer_id, anchor_message_id="", anchor_at=at, due_at=at)
+            jobs[(rule.name, customer_id)] = job
+        if not job.anchor_message_id or as_utc(job.anchor_at) <= at:
+            job.anchor_message_id, job.anchor_at = event.message_id, at
+            job.due_at = at + every
+        job.status, job.updated_at, job.data = "pending", at, {"holds": holds}
+        job.dirty = True
     return fired
 
 
@@ -293,7 +356,9 @@ def write_jobs(session: Session, jobs: Jobs) -> None:
         job.dirty = False
 
 
-def _job(session: Session, rule: AfterRule, customer_id: str, jobs: Jobs) -> JobState | None:
+def _job(
+    session: Session, rule: AfterRule | ThresholdRule, customer_id: str, jobs: Jobs
+) -> JobState | None:
     key = (rule.name, customer_id)
     if key not in jobs:
         row = session.execute(
@@ -303,9 +368,41 @@ def _job(session: Session, rule: AfterRule, customer_id: str, jobs: Jobs) -> Job
     return jobs[key]
 
 
-def _cancel(session: Session, rule: AfterRule, customer_id: str, at: datetime, jobs: Jobs) -> None:
+def _unless_beats(job: JobState, at: datetime, message_id: str) -> bool:
+    """Whether an `unless` event the job has seen came at or after an anchor at `at`.
+
+    The job's data keeps the newest `unless` event seen (`unless_at`, `unless_message_id`),
+    so an anchor processed after the event that cancels it (out of order) stays cancelled.
+    The anchor event itself never counts (`no purchase for 90 days`: on and unless the same).
+    """
+    seen = job.data.get("unless_at")
+    return (
+        seen is not None
+        and datetime.fromisoformat(seen) >= at
+        and job.data.get("unless_message_id") != message_id
+    )
+
+
+def _cancel(
+    session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime, jobs: Jobs
+) -> None:
     job = _job(session, rule, customer_id, jobs)
-    if job is not None and job.status == "pending" and as_utc(job.anchor_at) <= at:
+    if job is None:  # nothing to cancel yet; remember the event for an anchor that comes late
+        job = JobState(
+            rule=rule.name,
+            customer_id=customer_id,
+            anchor_message_id="",
+            anchor_at=at,
+            due_at=at,
+            status="cancelled",
+            updated_at=at,
+        )
+        jobs[(rule.name, customer_id)] = job
+    seen = job.data.get("unless_at")
+    if seen is None or datetime.fromisoformat(seen) < at:
+        job.data = {**job.data, "unless_at": at.isoformat(), "unless_message_id": event.message_id}
+        job.dirty = True
+    if job.status == "pending" and as_utc(job.anchor_at) <= at:
         job.status = "cancelled"
         job.updated_at = at
         job.dirty = True
@@ -315,7 +412,7 @@ def _schedule(
     session: Session, rule: AfterRule, customer_id: str, event: Event, at: datetime, jobs: Jobs
 ) -> None:
     job = _job(session, rule, customer_id, jobs)
-    if job is not None and as_utc(job.anchor_at) >= at:
+    if job is not None and job.anchor_message_id and as_utc(job.anchor_at) >= at:
         return  # an older event arriving late does not move a newer schedule
     if job is None:
         job = JobState(
@@ -325,33 +422,132 @@ def _schedule(
     job.anchor_message_id = event.message_id
     job.anchor_at = at
     job.due_at = at + timedelta(minutes=rule.after_minutes)
-    job.status = "pending"
+    job.status = "cancelled" if _unless_beats(job, at, event.message_id) else "pending"
     job.updated_at = at
-    job.data = {"event": event.event, "message_id": event.message_id}
+    unless = {k: v for k, v in job.data.items() if k.startswith("unless_")}
+    job.data = {"event": event.event, "message_id": event.message_id, **unless}
     job.dirty = True
 
 
-def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> int:
-    """Fire every pending scheduled trigger due by `now` (caller commits); returns firings made.
+def combine_jobs(kept: ScheduledTrigger, gone: ScheduledTrigger) -> None:
+    """The survivor's row for one rule after a merge (identity.py): the newer anchor wins, the
+    newest `unless` event of either side is kept and cancels an anchor it follows."""
+    unless = [j.data for j in (kept, gone) if j.data.get("unless_at")]
+    if gone.anchor_message_id and (
+        not kept.anchor_message_id or as_utc(gone.anchor_at) > as_utc(kept.anchor_at)
+    ):
+        kept.anchor_message_id, kept.anchor_at = gone.anchor_message_id, gone.anchor_at
+        kept.due_at, kept.status, kept.data = gone.due_at, gone.status, dict(gone.data)
+    data = {k: v for k, v in kept.data.items() if not k.startswith("unless_")}
+    if unless:
+        newest = max(unless, key=lambda d: str(d["unless_at"]))
+        data["unless_at"], data["unless_message_id"] = (
+            newest["unless_at"],
+            newest.get("unless_message_id"),
+        )
+    kept.data = data
+    state = _job_state(kept)
+    if kept.status == "pending" and _unless_beats(
+        state, as_utc(kept.anchor_at), kept.anchor_message_id
+    ):
+        kept.status = "cancelled"
 
+
+def oldest_pending_event_at(session: Session) -> datetime | None:
+    """The earliest event time among accepted events not processed yet (None: none waiting).
+
+    A delayed trigger due at or after this time may still be cancelled by one of those events,
+    so the scheduler leaves it alone until they are processed.
+    """
+    events: Any = Event.__table__  # type: ignore[attr-defined]
+    oldest = session.execute(
+        select(func.min(events.c.timestamp)).where(events.c.processed_at.is_(None))
+    ).scalar()
+    return as_utc(oldest) if oldest is not None else None
+
+
+def _recheck(
+    session: Session, rule: ThresholdRule, job: ScheduledTrigger, now: datetime, every: timedelta
+) -> int:
+    """Re-check a threshold with time alone: the profile derived as of `now`; fire a crossing.
+
+    One firing per crossing after the customer's latest event (dedup key `...:recheck:<its
+    messageId>`). A re-check due longer ago than `stale_after_minutes` (a replay of old data,
+    a long outage) records the state without firing, as a late delayed trigger expires.
+    """
+    profile = session.get(Profile, job.customer_id)
+    if profile is None or not profile.computed:
+        job.status = "expired"
+        return 0
+    current = derive(profile.computed, now)
+    holds = rule.holds(current)
+    fired = 0
+    if holds and not job.data.get("holds") and not _stale(rule, job.due_at, now):
+        data = {
+            "trait": rule.trait,
+            "value": current.get(rule.trait),
+            "as_of": now.isoformat(),
+            "since_message_id": job.anchor_message_id,
+        }
+        key = f"{rule.name}:{job.customer_id}:recheck:{job.anchor_message_id}"
+        fired = int(fire(session, rule, job.customer_id, key, data, now))
+    job.data = {"holds": holds}
+    job.due_at = now + every
+    return fired
+
+
+class DuePass(NamedTuple):
+    claimed: int  # jobs settled by the pass: `limit` of them means more may be due
+    fired: int
+
+
+def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 1000) -> DuePass:
+    """Settle up to `limit` pending scheduled triggers due by `now`, oldest first (caller
+    commits): fire, expire, or re-check and re-arm.
+
+    Only jobs due before the oldest still-unprocessed event are considered: an accepted
+    `Order Completed` waiting in the queue must get its chance to cancel the cart reminder, so
+    the `unless` condition is judged on everything accepted up to the due time. (One global
+    bound rather than a per-customer check: pending events are not resolved to a customer
+    yet, and the bound costs one indexed query.)
     A job due more than `stale_after_minutes` ago is marked `expired` instead of fired.
     """
     from cdp.profiles import get_profile_view
 
-    jobs = session.exec(
-        select(ScheduledTrigger)
-        .where(ScheduledTrigger.status == "pending", col(ScheduledTrigger.due_at) <= now)
-        .order_by(col(ScheduledTrigger.due_at))
-        .limit(limit)
-    ).all()
+    query = select(ScheduledTrigger).where(
+        ScheduledTrigger.status == "pending", col(ScheduledTrigger.due_at) <= now
+    )
+    oldest = oldest_pending_event_at(session)  # read before the jobs: see docs/cdp.md
+    if oldest is not None:
+        query = query.where(col(ScheduledTrigger.due_at) < oldest)
+    # Claimed atomically: on PostgreSQL a job another scheduler (or a processing batch) holds
+    # is skipped, not waited for; SQLite's writers are serialised by BEGIN IMMEDIATE.
+    query = query.order_by(col(ScheduledTrigger.due_at)).limit(limit)
+    jobs = list(session.exec(query.with_for_update(skip_locked=True)).all())
+    if jobs and session.get_bind().dialect.name == "postgresql":
+        # A processing batch holds the customers it works on (cdp/partitions.py): their jobs
+        # wait for the next pass instead of racing the batch's view of them.
+        ids = sorted({j.customer_id for j in jobs})
+        free = set(
+            session.exec(
+                select(Customer.id)
+                .where(col(Customer.id).in_(ids))
+                .with_for_update(skip_locked=True)
+            ).all()
+        )
+        jobs = [j for j in jobs if j.customer_id in free]
     fired = 0
     for job in jobs:
         rule = rules.named(job.rule)
-        if not isinstance(rule, AfterRule) or _stale(rule, job.due_at, now):
+        every = rule.recheck_every() if isinstance(rule, ThresholdRule) else None
+        if isinstance(rule, ThresholdRule) and every is not None:
+            fired += _recheck(session, rule, job, now, every)
+        elif not isinstance(rule, AfterRule) or _stale(rule, job.due_at, now):
             job.status = "expired"
         else:
             view = get_profile_view(session, job.customer_id, as_of=now)
-            data = {**job.data, "due_at": as_utc(job.due_at).isoformat()}
+            data = {k: v for k, v in job.data.items() if not k.startswith("unless_")}
+            data["due_at"] = as_utc(job.due_at).isoformat()
             if view is not None and view.computed.get("open_cart"):
                 data["open_cart"] = view.computed["open_cart"]
             key = f"{rule.name}:{job.customer_id}:{job.anchor_message_id}"
@@ -360,4 +556,4 @@ def run_due(session: Session, rules: TriggerSet, now: datetime, *, limit: int = 
         job.updated_at = now
         session.add(job)
     session.flush()
-    return fired
+    return DuePass(len(jobs), fired)

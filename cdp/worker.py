@@ -50,9 +50,8 @@ class InProcessWorker:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        self.rules = self.rules or default_rules()
         self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name=self.name)
+        self._task = asyncio.create_task(self.run(), name=self.name)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -67,21 +66,38 @@ class InProcessWorker:
         self.processed += n
         return n
 
-    async def _run(self) -> None:
+    def schedule(self, now: datetime | None = None) -> int:
+        """One scheduler pass (blocking): fire the due delayed triggers; returns firings made.
+
+        Safe beside other processes doing the same: due jobs are claimed atomically.
+        """
+        fired = run_scheduler(self.engine, now=now, rules=self.rules)
+        self.fired += fired
+        return fired
+
+    async def run(self, *, exit_after_idle_s: float | None = None) -> None:
+        """Process and run the scheduler (every `schedule_every_s`) until stopped, or until
+        nothing happened for `exit_after_idle_s` (`cjo worker --exit-after-idle`)."""
+        self.rules = self.rules or default_rules()
         loop = asyncio.get_running_loop()
         next_schedule = 0.0
+        idle = 0.0
         while not self._stopping.is_set():
             try:
-                n = await asyncio.to_thread(self.step)
+                busy = await asyncio.to_thread(self.step)
                 if loop.time() >= next_schedule:
-                    self.fired += await asyncio.to_thread(
-                        run_scheduler, self.engine, rules=self.rules
-                    )
+                    busy += await asyncio.to_thread(self.schedule)
                     next_schedule = loop.time() + self.schedule_every_s
             except Exception:  # keep the loop alive; the batch rolled back and will be retried
                 log.exception("cdp worker batch failed")
-                n = 0
+                busy = 0
                 await asyncio.sleep(1.0)
-            if n == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.idle_s)
+            if busy:
+                idle = 0.0
+                continue
+            started = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.idle_s)
+            idle += loop.time() - started
+            if exit_after_idle_s is not None and idle >= exit_after_idle_s:
+                return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cdp.datasets import cdnow_messages
-from cdp.importer import ImportReport, import_messages, read_file
+from cdp.importer import ImportReport, import_messages, read_file, valid_messages
 from cdp.pipeline import process_pending
 from cli.common import console, err_console, open_engine
 from core.clock import as_utc
@@ -22,14 +22,53 @@ from core.settings import get_settings
 DATASETS = ("cdnow",)
 
 
-def _publish(url: str, records: Iterable[tuple[int, dict[str, Any] | str]], as_json: bool) -> None:
-    """With CJO_STREAM_URL set, imports go to JetStream; `cjo worker` processes accept them."""
-    from cdp.stream import publish
+def _progress(as_json: bool) -> Progress:
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    return Progress(*columns, console=err_console, disable=as_json)
 
-    messages = [r for _, r in records if isinstance(r, dict)]
-    count = asyncio.run(publish(url, messages))
-    summary = {"published": count, "stream_url": url}
-    print(json.dumps(summary)) if as_json else console.print(f"published {count} to {url}")
+
+def _publish(url: str, records: Iterable[tuple[int, dict[str, Any] | str]], as_json: bool) -> None:
+    """With CJO_STREAM_URL set, imports go to JetStream; `cjo worker` processes accept them.
+
+    Each record is validated as the API would before it is published (the worker could not
+    read anything else); the rejected ones are counted and named like a direct import's.
+    The file is read as it is published, never held whole.
+    """
+    from cdp.stream import publish, stream_payload
+
+    report = ImportReport()
+    with _progress(as_json) as progress:
+        task = progress.add_task("publishing", total=None)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        def payloads() -> Iterator[dict[str, Any]]:
+            for _line, message in valid_messages(records, report, on_invalid=advance):
+                yield stream_payload(message)
+                advance(1)
+
+        count = asyncio.run(publish(url, payloads()))
+    summary = {
+        "read": report.read,
+        "published": count,
+        "invalid": report.invalid,
+        "errors": report.errors,
+        "stream_url": url,
+    }
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(f"read {report.read}, published {count} to {url}, invalid {report.invalid}")
+        for line in report.errors:
+            err_console.print(f"  [yellow]{line}[/]")
+    if report.invalid and not count:
+        raise typer.Exit(code=1)
 
 
 def run_import(
@@ -60,15 +99,8 @@ def run_import(
         _publish(settings.stream_url, records, as_json)
         return
     engine = open_engine()
-    total = None
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=err_console, disable=as_json) as progress:
-        task = progress.add_task("accepting", total=total)
+    with _progress(as_json) as progress:
+        task = progress.add_task("accepting", total=None)
         report: ImportReport = import_messages(
             engine, records, on_progress=lambda n: progress.advance(task, n)
         )

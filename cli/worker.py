@@ -1,4 +1,8 @@
-"""`cjo worker`: the scale-out event processor (JetStream when CJO_STREAM_URL is set)."""
+"""`cjo worker`: the scale-out event processor (JetStream when CJO_STREAM_URL is set).
+
+Either way it processes accepted events and runs the due-time scheduler; several `cjo worker`
+processes on one database are safe (processing batches and scheduler claims are atomic).
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,9 @@ def run_worker(exit_after_idle_s: float | None) -> None:
         else:
             from cdp.worker import InProcessWorker
 
-            inproc = InProcessWorker(engine, settings)
+            inproc = InProcessWorker(engine, settings, idle_s=0.2)
             console.print("cjo worker: processing the database queue (in-process transport)")
-            task = asyncio.create_task(_inprocess(inproc, exit_after_idle_s))
+            task = asyncio.create_task(inproc.run(exit_after_idle_s=exit_after_idle_s))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
@@ -35,19 +39,3 @@ def run_worker(exit_after_idle_s: float | None) -> None:
 
     asyncio.run(main())
     engine.dispose()
-
-
-async def _inprocess(worker: object, exit_after_idle_s: float | None) -> None:
-    from cdp.worker import InProcessWorker
-
-    assert isinstance(worker, InProcessWorker)
-    idle = 0.0
-    while True:
-        n = await asyncio.to_thread(worker.step)
-        if n:
-            idle = 0.0
-            continue
-        await asyncio.sleep(0.2)
-        idle += 0.2
-        if exit_after_idle_s is not None and idle >= exit_after_idle_s:
-            return

@@ -17,7 +17,7 @@ NO_RULES = TriggerSet()
 
 
 def test_anonymous_activity_merges_into_the_identified_customer(engine: Engine) -> None:
-    anon_add = track("Product Added", None, 0, price=3.0)
+    anon_add = track("Product Added", None, 1, price=3.0)  # after the order: stays open
     anon_add["anonymousId"] = "anon-1"
     ingest(engine, order("u9", 0, 7.0), anon_add)
     drain(engine, rules=NO_RULES)

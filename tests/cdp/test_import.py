@@ -86,3 +86,59 @@ def test_cdnow_slice_with_synthetic_contacts(env: Path) -> None:
         app, ["import", "--dataset", "cdnow", "--limit", "50", "--synthetic-contacts", "--json"]
     )
     assert json.loads(again.stdout.strip().splitlines()[-1])["accepted"] == 0
+
+
+def test_import_to_the_stream_publishes_only_what_the_worker_can_read(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cdp.events import MESSAGE_ADAPTER, Identify
+    from core.settings import get_settings
+
+    published: list[dict[str, Any]] = []
+
+    async def fake_publish(url: str, messages: Any, names: Any = None) -> int:
+        assert not isinstance(messages, list), "the file is streamed, not loaded whole"
+        published.extend(messages)
+        return len(published)
+
+    monkeypatch.setattr("cdp.stream.publish", fake_publish)
+    monkeypatch.setenv("CJO_STREAM_URL", "nats://127.0.0.1:4222")
+    get_settings.cache_clear()
+    path = env / "events.jsonl"
+    lines = [
+        {"userId": "s1", "event": "Order Completed", "messageId": "s-1"},  # no type: track
+        {"userId": "s1", "messageId": "s-2", "type": "track"},  # no event
+        {"userId": "s1", "traits": {"plan": "pro"}},  # no type, no messageId: identify
+        {"event": "Page Viewed", "messageId": "s-4"},  # no userId/anonymousId
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    result = CliRunner().invoke(app, ["import", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["read"] == 5 and summary["published"] == 2 and summary["invalid"] == 3
+    errors = summary["errors"]
+    assert errors[0].startswith("line 2: event: Field required")
+    assert errors[1].startswith("line 4: ") and "userId or anonymousId" in errors[1]
+    assert errors[2].startswith("line 5: not JSON")
+    parsed = [MESSAGE_ADAPTER.validate_python(m) for m in published]
+    assert [m.type for m in parsed] == ["track", "identify"]
+    assert parsed[0].message_id == "s-1" and parsed[1].message_id  # one given for redelivery
+    assert isinstance(parsed[1], Identify) and parsed[1].traits == {"plan": "pro"}
+
+
+def test_import_to_the_stream_fails_when_no_record_is_valid(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.settings import get_settings
+
+    async def fake_publish(url: str, messages: Any, names: Any = None) -> int:
+        return len(list(messages))
+
+    monkeypatch.setattr("cdp.stream.publish", fake_publish)
+    monkeypatch.setenv("CJO_STREAM_URL", "nats://127.0.0.1:4222")
+    get_settings.cache_clear()
+    path = env / "events.jsonl"
+    path.write_text('{"type": "track", "userId": "x"}\n')
+    result = CliRunner().invoke(app, ["import", str(path), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout.strip().splitlines()[-1])["published"] == 0

@@ -15,7 +15,7 @@ from cdp.pipeline import drain, run_scheduler
 from cdp.traits import set_churn_scorer
 from cdp.triggers import DEFAULT_RULES_PATH, TriggerConfigError, TriggerSet, load_rules
 from core.tables import TriggerFiring
-from tests.cdp.factories import T0, ingest, order, track
+from tests.cdp.factories import T0, identify, ingest, order, track
 
 RULES = load_rules(DEFAULT_RULES_PATH)
 NOW = T0 + timedelta(minutes=5)
@@ -116,3 +116,110 @@ def test_segment_entry_fires_when_a_trait_starts_matching(sqlite_engine: Engine)
     ingest(sqlite_engine, order("s1", 0), order("s1", 1), order("s1", 2))
     drain(sqlite_engine, now=NOW, rules=rules)
     assert firings(sqlite_engine) == [("became_active", "loyalty")]
+
+
+def test_cart_trigger_waits_for_an_accepted_order_that_is_not_processed_yet(
+    engine: Engine,
+) -> None:
+    ingest(engine, track("Product Added", "c8", 0, price=12.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, order("c8", 10, 12.0))  # accepted before the job is due, still pending
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=61), rules=RULES) == 0
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=61), rules=RULES) == 0
+    assert ("cart_abandoned", "cart-abandonment") not in firings(engine)
+
+
+def test_cart_trigger_is_not_held_by_pending_events_after_its_due_time(engine: Engine) -> None:
+    ingest(engine, track("Product Added", "c9", 0, price=12.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, track("Page Viewed", "c9", 70))  # after the due time: cannot cancel it
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=71), rules=RULES) == 1
+    assert firings(engine) == [("cart_abandoned", "cart-abandonment")]
+
+
+def test_an_addition_processed_after_the_order_that_followed_it_schedules_nothing(
+    engine: Engine,
+) -> None:
+    ingest(engine, order("c10", 30, 12.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, track("Product Added", "c10", 0, price=12.0))  # happened first, came late
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=120), rules=RULES) == 0
+    assert ("cart_abandoned", "cart-abandonment") not in firings(engine)
+
+
+def test_an_older_order_processed_late_keeps_the_wait_from_the_newest(engine: Engine) -> None:
+    ingest(engine, order("c11", 60 * 24, 5.0))
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, order("c11", 0, 5.0))
+    drain(engine, now=NOW, rules=RULES)
+    day_91 = T0 + timedelta(days=91)
+    assert run_scheduler(engine, now=day_91 - timedelta(minutes=1), rules=RULES) == 0
+    assert run_scheduler(engine, now=day_91 + timedelta(minutes=1), rules=RULES) == 1
+
+
+def test_a_merge_keeps_the_newer_wait_of_the_two_customers(engine: Engine) -> None:
+    anon_add = track("Product Added", None, 20, price=9.0)
+    anon_add["anonymousId"] = "anon-c12"
+    ingest(engine, order("c12", 0, 5.0), anon_add)  # c12 has a cancelled cart row already
+    drain(engine, now=NOW, rules=RULES)
+    ingest(engine, identify("c12", 30, anon="anon-c12"))  # the anonymous cart is c12's
+    drain(engine, now=NOW, rules=RULES)
+    assert run_scheduler(engine, now=T0 + timedelta(minutes=81), rules=RULES) == 1
+    assert ("cart_abandoned", "cart-abandonment") in firings(engine)
+
+
+def _daily_scheduler(engine: Engine, days: range, rules: TriggerSet = RULES) -> list[int]:
+    """A scheduler that runs once a day, as a live one does (every second) from day to day."""
+    return [run_scheduler(engine, now=T0 + timedelta(days=d), rules=rules) for d in days]
+
+
+def test_churn_risk_crossing_fires_with_time_alone(engine: Engine, scorer: None) -> None:
+    ingest(engine, order("c13", 0))
+    drain(engine, now=NOW, rules=RULES)
+    assert firings(engine) == [("first_purchase", "onboarding")]
+    fired = _daily_scheduler(engine, range(1, 40))
+    assert fired[29] == 0 and fired[30] == 1 and sum(fired) == 1  # recency 31 days: 0.9
+    ingest(engine, track("Page Viewed", "c13", 60 * 24 * 40))  # comes back, still at risk
+    drain(engine, now=T0 + timedelta(days=40), rules=RULES)
+    assert firings(engine).count(("churn_risk_high", "winback")) == 1
+
+
+def test_segment_entry_fires_with_time_alone(sqlite_engine: Engine) -> None:
+    rules = TriggerSet.model_validate(
+        {
+            "triggers": [
+                {
+                    "name": "became_at_risk",
+                    "journey": "winback",
+                    "kind": "threshold",
+                    "trait": "lifecycle_stage",
+                    "op": "==",
+                    "value": "at_risk",
+                }
+            ]
+        }
+    )
+    ingest(sqlite_engine, order("s2", 0))
+    drain(sqlite_engine, now=NOW, rules=rules)
+    fired = _daily_scheduler(sqlite_engine, range(1, 100), rules)
+    assert fired.index(1) == 90 and sum(fired) == 1  # day 91: more than 90 days since
+
+
+def test_a_replay_does_not_fire_crossings_that_time_made_long_ago(
+    sqlite_engine: Engine, scorer: None
+) -> None:
+    ingest(sqlite_engine, order("c14", 0))
+    drain(sqlite_engine, now=T0 + timedelta(days=400), rules=RULES)
+    assert sum(_daily_scheduler(sqlite_engine, range(400, 410))) == 0
+    assert ("churn_risk_high", "winback") not in firings(sqlite_engine)
+
+
+def test_the_scheduler_works_through_a_backlog_in_bounded_passes(sqlite_engine: Engine) -> None:
+    ingest(sqlite_engine, *(order(f"b{i}", 0) for i in range(5)))  # 5 re-checks due first
+    ingest(sqlite_engine, track("Product Added", "b9", 60 * 24 * 2, price=1.0))
+    drain(sqlite_engine, now=T0 + timedelta(days=2), rules=RULES)
+    later = T0 + timedelta(days=2, hours=2)
+    assert run_scheduler(sqlite_engine, now=later, rules=RULES, limit=2) == 1
+    assert ("cart_abandoned", "cart-abandonment") in firings(sqlite_engine)
