@@ -2,9 +2,11 @@
 
 Outcomes are events in `core.tables.Event` (a purchase, a click, an unsubscribe). Each is
 credited to the last message *delivered* to that customer before it, within that message's
-attribution window (last touch), once: `journey_attributions` is unique per (event, decision,
-kind), so replaying events or re-running a node never counts an outcome twice. Each credit
-calls `record_outcome`, which updates decisioning's bandit and propensity data.
+attribution window (last touch), once: `journey_attributions` is unique per (event, kind), so
+replaying events, re-running a node, or the two paths that credit a goal (`settle_run` at the
+end of a run and `attribute_outcomes` over the event stream) never count one outcome twice,
+not even for two different decisions. Each credit calls `record_outcome`, which updates
+decisioning's bandit and propensity data.
 
 Only outbox rows the dispatcher marked `sent` count, from their `sent_at`: a message that was
 held, dead-lettered or is still pending reached nobody and must not teach the bandit anything,
@@ -121,13 +123,10 @@ def credit(
     journey_slug: str | None = None,
     revenue: float = 0.0,
 ) -> bool:
-    """Record one attribution and tell decisioning; False when it was already credited."""
+    """Record one attribution and tell decisioning; False when this outcome was already
+    credited (to this decision or to another one: an outcome has one last touch)."""
     seen = session.exec(
-        select(Attribution.id).where(
-            Attribution.source_key == source_key,
-            Attribution.decision_id == decision_id,
-            Attribution.kind == kind,
-        )
+        select(Attribution.id).where(Attribution.source_key == source_key, Attribution.kind == kind)
     ).first()
     if seen is not None:
         return False

@@ -24,16 +24,15 @@ class JourneyAssignment(SQLModel, table=True):
 
 
 class Attribution(SQLModel, table=True):
-    """An outcome credited to a decision; unique per (source, decision, kind), so it counts once.
+    """An outcome credited to a decision; unique per (source, kind), so it counts once, for
+    one decision.
 
     `source_key` is the outcome event's message_id, or `run:<id>` for a run that ended without
     reaching its goal (a zero reward).
     """
 
     __tablename__ = "journey_attributions"
-    __table_args__ = (
-        UniqueConstraint("source_key", "decision_id", "kind", name="uq_attribution_source"),
-    )
+    __table_args__ = (UniqueConstraint("source_key", "kind", name="uq_attribution_source_kind"),)
     id: int | None = Field(default=None, primary_key=True)
     source_key: str = Field(max_length=200)
     decision_id: str = Field(max_length=64, index=True)

@@ -3,8 +3,9 @@
 Rules: banned phrases, required disclaimers, lengths, GSM-7 for SMS, reading level, shouting,
 claims not traceable to the kit. Voice: copy's nearest voice exemplars versus its nearest
 anti-exemplars (MiniLM cosine). score = rules_factor * (0.4 + 0.6 * voice) (voice weighs 0.3
-for CSM scripts, which a person rephrases); a hard rule
-failure (banned phrase, untraceable claim, missing disclaimer) fails the check whatever the score.
+for CSM scripts, which a person rephrases); a hard rule failure (banned phrase, untraceable
+claim, missing disclaimer, an SMS outside GSM-7 or over 160 septets) fails the check whatever
+the score.
 """
 
 from __future__ import annotations
@@ -17,25 +18,44 @@ from typing import Any
 from brand.claims import trace_claims
 from brand.store import BrandStore
 
-__all__ = ["ConformanceResult", "copy_text", "reading_grade", "score_content"]
+__all__ = [
+    "SMS_SEPTETS",
+    "ConformanceResult",
+    "copy_text",
+    "gsm7_septets",
+    "reading_grade",
+    "score_content",
+]
 
 UNSUBSCRIBE_PLACEHOLDER = "{{unsubscribe_url}}"
 _GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
 )
+_GSM7_EXTENSION = set("^{}\\[~]|€")  # sent as escape + char: two septets each
+SMS_SEPTETS = 160  # one GSM-7 SMS; longer copy is split and billed as several
 _PENALTY = {
     "banned_phrase": 0.5,
     "untraceable_claim": 0.5,
     "missing_disclaimer": 0.4,
     "too_long": 0.25,
     "not_gsm7": 0.25,
+    "sms_too_long": 0.25,
     "shouting": 0.3,
     "exclamations": 0.15,
     "reading_level": 0.1,
     "empty": 1.0,
 }
-_HARD = {"banned_phrase", "untraceable_claim", "missing_disclaimer", "empty"}
+# An SMS outside GSM-7 goes out as UCS-2 (70 characters a part) and a long one in several
+# parts: either multiplies its cost and can garble it on old handsets, so both are hard.
+_HARD = {
+    "banned_phrase",
+    "untraceable_claim",
+    "missing_disclaimer",
+    "empty",
+    "not_gsm7",
+    "sms_too_long",
+}
 _COPY_FIELDS = ("subject", "preheader", "headline", "title", "body", "text", "script", "cta_text")
 
 
@@ -57,6 +77,13 @@ def copy_text(content: dict[str, Any]) -> str:
     if content.get("body_text") and not content.get("body"):
         parts.append(str(content["body_text"]).split("\n--\n")[0])
     return "\n".join(parts)
+
+
+def gsm7_septets(text: str) -> int | None:
+    """Septets `text` takes in the GSM-7 alphabet, or None when it has a character outside it."""
+    if any(ch not in _GSM7 for ch in text):
+        return None
+    return len(text) + sum(1 for ch in text if ch in _GSM7_EXTENSION)
 
 
 def _syllables(word: str) -> int:
@@ -103,8 +130,17 @@ def _rule_failures(
         value = content.get(key)
         if rule_channel == channel and isinstance(value, str) and len(value) > limit:
             reasons.append(f"too_long: {key} has {len(value)} characters, limit {limit}")
-    if channel == "sms" and any(ch not in _GSM7 for ch in str(content.get("text", ""))):
-        reasons.append("not_gsm7: SMS uses characters outside the GSM-7 alphabet")
+    if channel == "sms":
+        sms = str(content.get("text", ""))
+        septets = gsm7_septets(sms)
+        if septets is None:
+            outside = sorted({ch for ch in sms if ch not in _GSM7})
+            reasons.append(
+                "not_gsm7: SMS uses characters outside the GSM-7 alphabet "
+                f"({' '.join(repr(ch) for ch in outside[:5])})"
+            )
+        elif septets > SMS_SEPTETS:
+            reasons.append(f"sms_too_long: {septets} GSM-7 characters, one SMS holds {SMS_SEPTETS}")
     codes = {o.code for o in kit.offers}
     shouted = [w for w in re.findall(r"\b[A-Z]{3,}\b", text) if w not in codes and w != "STOP"]
     if len(shouted) >= 2:

@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, Field
 
-from brand.conformance import UNSUBSCRIBE_PLACEHOLDER
+from brand.conformance import SMS_SEPTETS, UNSUBSCRIBE_PLACEHOLDER, gsm7_septets
 from brand.kit import Block, BrandKit, Offer, Product
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "fallback_draft",
 ]
 
-_SMS_LIMIT = 160
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
     undefined=StrictUndefined,
@@ -123,10 +122,16 @@ def fallback_draft(facts: Facts, channel: str) -> dict[str, str]:
     }
     filled = {k: facts.fill(v) for k, v in drafts[channel].items()}
     footer = " ".join(facts.kit.disclaimers.get("sms", []))
-    if channel == "sms" and facts.offer and len(filled["text"]) + len(footer) + 1 > _SMS_LIMIT:
+    if channel == "sms" and facts.offer and _septets(f"{filled['text']} {footer}") > SMS_SEPTETS:
         short = f"Code {facts.offer.code} until {facts.offer.ends}."
         filled["text"] = facts.fill(b.sms.replace("{offer_short}", short))
     return filled
+
+
+def _septets(text: str) -> int:
+    """GSM-7 length, counting a character outside the alphabet as two (never fits better)."""
+    septets = gsm7_septets(text)
+    return septets if septets is not None else 2 * len(text)
 
 
 def compose(facts: Facts, channel: str, draft: dict[str, str]) -> dict[str, Any]:

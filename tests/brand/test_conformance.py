@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brand.conformance import reading_grade, score_content
+from brand.conformance import gsm7_septets, reading_grade, score_content
 from brand.store import BrandStore
 
 ON_BRAND_SMS = (
@@ -47,6 +47,34 @@ def test_sms_without_opt_out_and_too_long_fails(store: BrandStore) -> None:
     kinds = {r.split(":", 1)[0] for r in result.reasons}
     assert {"missing_disclaimer", "too_long"} <= kinds
     assert not result.passed
+
+
+def test_sms_outside_gsm7_fails_whatever_its_score_and_names_the_characters(
+    store: BrandStore,
+) -> None:
+    curly = ON_BRAND_SMS.replace("your basket", "your basket\u2019s contents").replace(
+        ".", " \U0001f6b2.", 1
+    )
+    result = score_content(store, {"text": curly}, "sms")
+    [reason] = [r for r in result.reasons if r.startswith("not_gsm7")]
+    assert "'\u2019'" in reason and "'\U0001f6b2'" in reason
+    assert not result.passed
+
+
+def test_sms_over_one_segment_fails_counting_extension_characters_twice(
+    store: BrandStore,
+) -> None:
+    assert gsm7_septets("Code [A1] ~ 5\u20ac") == 14 + 4 and gsm7_septets("café") == 4
+    assert gsm7_septets("smart \u201cquotes\u201d") is None
+    fits = ON_BRAND_SMS + " Thanks." * 6
+    over = ON_BRAND_SMS + " [~]" * 10  # 147 characters, 177 septets
+    assert gsm7_septets(fits) == len(fits) <= 160
+    assert len(over) <= 160 < (gsm7_septets(over) or 0)
+    fitting = score_content(store, {"text": fits}, "sms")
+    too_long = score_content(store, {"text": over}, "sms")
+    assert not any(r.startswith("sms_too_long") for r in fitting.reasons)
+    assert any(r.startswith("sms_too_long") for r in too_long.reasons)
+    assert not too_long.passed
 
 
 def test_email_needs_postal_address_and_unsubscribe(store: BrandStore) -> None:

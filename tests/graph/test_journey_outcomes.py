@@ -11,7 +11,7 @@ from sqlmodel import select
 from agents.journey.nodes import holdout_arm
 from agents.journey.runner import JourneyRunner
 from agents.outcomes import attribute_outcomes, holdout_comparison, settle_expired
-from agents.tables import JourneyAssignment
+from agents.tables import Attribution, JourneyAssignment
 from core.db import session_scope
 from core.tables import OutboxMessage
 from tests.graph.factories import (
@@ -223,3 +223,32 @@ def test_a_goal_reached_before_the_email_was_sent_credits_nothing(
     stats = runner.run_until_idle()  # the email is still in the outbox, never delivered
     assert stats.resumed_goal == 1 and stats.completed == 1
     assert [o for o in fakes.outcomes if o["kind"] == "conversion"] == []
+
+
+def test_one_purchase_is_credited_once_though_the_run_and_the_event_stream_both_see_it(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    """The run's goal credit and last-touch attribution see the same purchase; a message sent
+    outside the journey after the run's email makes them pick different decisions."""
+    add_example(sqlite_engine, "winback")
+    fire(sqlite_engine, "winback", "c1", at=clock.now())
+    runner = make_runner(sqlite_engine)
+    runner.run_until_idle()
+    [message] = outbox(sqlite_engine)
+    mark_sent(sqlite_engine, message.id, at=clock.now())
+    clock.advance(hours=1)
+    direct = _direct_message(sqlite_engine, "c1", sent_at=clock.now())
+    clock.advance(hours=4)
+    track(sqlite_engine, "c1", "Order Completed", at=clock.now(), revenue=42.5)
+    stats = runner.run_until_idle()
+    for _ in range(2):
+        with session_scope(sqlite_engine) as session:
+            attribute_outcomes(
+                session, record_outcome=fakes.record_outcome, since=clock.now() - timedelta(days=1)
+            )
+    assert stats.resumed_goal == 1
+    conversions = [o["decision_id"] for o in fakes.outcomes if o["kind"] == "conversion"]
+    assert len(conversions) == 1 and conversions[0] in {message.decision_id, direct.decision_id}
+    with session_scope(sqlite_engine) as session:
+        rows = session.exec(select(Attribution).where(Attribution.kind == "conversion")).all()
+    assert [(r.decision_id, r.revenue) for r in rows] == [(conversions[0], 42.5)]
