@@ -102,6 +102,11 @@ def _audit(session: Session, review: Review, *, actor: str, kind: str, **extra: 
     )
 
 
+def _reasons(report: GuardrailReport) -> list[dict[str, Any]]:
+    """What a reviewer is shown: every verdict that did not simply allow."""
+    return [v.model_dump(mode="json") for v in report.verdicts if v.outcome != Outcome.allow]
+
+
 def create_review(
     session: Session,
     *,
@@ -123,7 +128,7 @@ def create_review(
     if expires_at is None:
         sla = sla if sla is not None else timedelta(hours=policy.review.sla_hours)
         expires_at = (now or utcnow()) + sla
-    reasons = [v.model_dump(mode="json") for v in report.verdicts if v.outcome != Outcome.allow]
+    reasons = _reasons(report)
     review = Review(
         customer_id=action.customer_id,
         journey_slug=action.journey_slug,
@@ -257,6 +262,9 @@ def edit(
 ) -> tuple[Review, GuardrailReport]:
     """Replace the content after re-running the guardrails on it; stays pending.
 
+    The review's reasons and risk score become those of the new content, so the approver
+    sees the warnings of what they approve, not of the draft it replaced.
+
     Refused (EditRefused) when the edit breaks a guardrail that blocks; the review keeps its
     old content. Another reviewer then approves the new content hash.
     """
@@ -272,6 +280,7 @@ def edit(
         names = ", ".join(f"{v.check} ({'; '.join(v.reasons)})" for v in blocked)
         raise EditRefused(f"the edited content fails guardrails: {names}", report)
     old_hash = review.content_hash
+    reasons = _reasons(report)
     review = _transition(
         session,
         review,
@@ -279,7 +288,13 @@ def edit(
         content_hash=content_hash(content),
         edited_by=actor,
         risk_score=report.risk_score,
+        reasons=reasons,
     )
+    stored = session.get(ReviewAction, review.id)
+    if stored is not None:  # the next edit and the approver see this content's report
+        stored.action = action.model_dump(mode="json")
+        stored.report = report.model_dump(mode="json")
+        session.add(stored)
     _audit(
         session,
         review,
@@ -287,6 +302,8 @@ def edit(
         kind="review.edited",
         previous_hash=old_hash,
         outcome=report.outcome.value,
+        risk_score=report.risk_score,
+        reasons=reasons,
     )
     return review, report
 

@@ -14,6 +14,7 @@ from core.domain import PlannedAction
 from core.tables import AuditEntry, Review
 from guardrails import review as rv
 from guardrails.engine import evaluate
+from guardrails.tables import ReviewAction
 from tests.guardrails.factories import AFTERNOON_NY, email_action, email_content, profile
 
 
@@ -88,6 +89,29 @@ def test_edit_reruns_guardrails_and_editor_cannot_approve(engine: Engine) -> Non
     with session_scope(engine) as s:
         assert rv.approve(s, review.id, actor="key:sam", content_hash=edited.content_hash)
     assert _kinds(engine)[-2:] == ["review.edited", "review.approved"]
+
+
+def test_an_edit_replaces_the_reasons_the_approver_sees(engine: Engine) -> None:
+    review = _open(engine)
+    assert not any(r["check"] == "claims" for r in review.reasons)
+    risky = email_content(subject="Risk-free savings on the Trailhead boots")
+    with session_scope(engine) as s:
+        edited, report = rv.edit(s, review.id, actor="key:rita", content=risky)
+    claims = [r for r in edited.reasons if r["check"] == "claims"]
+    assert claims and claims[0]["outcome"] == "escalate"
+    assert edited.risk_score == report.risk_score
+    with Session(engine) as s:
+        stored = s.get(ReviewAction, review.id)
+        entry = s.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc())).first()
+    assert stored is not None and stored.action["content"] == risky
+    assert any(v["check"] == "claims" for v in stored.report["verdicts"])
+    assert entry is not None and entry.kind == "review.edited"
+    assert any(r["check"] == "claims" for r in entry.payload["reasons"])
+
+    calm = email_content(subject="Still thinking about the Trailhead boots?")
+    with session_scope(engine) as s:
+        again, _ = rv.edit(s, review.id, actor="key:rita", content=calm)
+    assert not any(r["check"] == "claims" for r in again.reasons)
 
 
 def test_edit_that_breaks_a_guardrail_is_refused_and_nothing_changes(engine: Engine) -> None:
