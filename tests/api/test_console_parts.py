@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -105,3 +106,45 @@ def test_llm_usage_counts_model_calls_and_their_tokens(sqlite_engine: Engine) ->
     with session_scope(sqlite_engine) as s:
         data = collect(s)
     assert (sum(data.llm_calls), sum(data.llm_tokens)) == (2, 120)
+
+
+def _fragment(name: str, **values: object) -> str:
+    from api.web.templating import _env
+
+    return _env.get_template(name).render(**values)
+
+
+def test_cold_start_drivers_show_their_reasons_not_a_zero_contribution() -> None:
+    decision = {"action_id": "winback_email_10", "channel": "email", "policy_arm": "model"}
+    cold = {
+        "action_id": "winback_email_10",
+        "score": 0.04,
+        "top_features_source": "cold_start",
+        "top_features": [
+            {"feature": "churn_risk", "source": "eligibility_rule", "reason": "0.82 >= 0.6"},
+            {"feature": "prior", "source": "catalog_prior", "reason": "catalog prior 0.04"},
+        ],
+    }
+    learned = {
+        "action_id": "winback_email_15",
+        "score": 0.05,
+        "top_features_source": "model",
+        "top_features": [{"feature": "recency_days", "contribution": 0.0042}],
+    }
+    html = _fragment(
+        "_explanation.html",
+        decision=type(
+            "D", (), {**decision, "holdout": False, "model_version": None, "trigger": None}
+        ),
+        explanation={"candidates": [cold, learned]},
+    )
+    assert re.search(r"[+-]0\.00\b", html) is None
+    assert 'churn_risk <span class="muted">(0.82 &gt;= 0.6)</span>' in html
+    assert "recency_days +0.004" in html
+    assert html.count("no learned weights yet") == 1
+
+
+def test_a_chain_broken_by_a_missing_entry_names_no_id() -> None:
+    report = {"ok": False, "chain": "main", "entries": 4, "first_bad_seq": 3, "first_bad_id": None}
+    html = _fragment("_chain.html", reports=[type("R", (), {**report, "reason": "gap"})])
+    assert "entry #3 fails: gap" in html and "id None" not in html
