@@ -38,6 +38,7 @@ def _chat(data_dir: Path, message: str) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(900)  # five CLI processes, each loading the model: a hang guard, not a target
 def test_the_five_issue_requests_on_the_embedded_model(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'cjo.db'}")
     migrate(engine)
