@@ -80,3 +80,27 @@ def test_free_form_headers_cannot_add_recipients_or_unsubscribe_targets() -> Non
     msg = build_email(delivery, EmailDefaults())
     assert msg["Bcc"] is None and msg["X-A"] == "1"
     assert "evil" not in str(msg["List-Unsubscribe"])
+
+
+def _html(payload: dict[str, object]) -> str:
+    msg = build_email(_delivery(payload), DEFAULTS)
+    return msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr,no-any-return]
+
+
+def test_preheader_goes_first_inside_a_styled_body_tag_escaped() -> None:
+    html = _html(
+        email_payload(
+            preheader="Fish & chips <b>inside</b>",
+            html="<!doctype html><html><body style='margin:0'><p>Hi Ann</p></body></html>",
+        )
+    )
+    opening = "<body style='margin:0'><div style=\"display:none"
+    assert opening in html
+    assert html.index("Fish &amp; chips &lt;b&gt;inside&lt;/b&gt;") < html.index("Hi Ann")
+    assert html.startswith("<!doctype html>") and "<b>inside" not in html
+
+
+def test_a_preheader_the_template_already_placed_is_not_added_again() -> None:
+    body = "<html><body><span style='display:none'>Back in stock</span><p>Hi</p></body></html>"
+    html = _html(email_payload(preheader="Back in stock", html=body))
+    assert html.count("Back in stock") == 1

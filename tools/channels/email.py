@@ -20,6 +20,8 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
+import markupsafe
+
 from tools.channels.base import (
     Delivery,
     PermanentSendError,
@@ -84,6 +86,27 @@ def read_unsubscribe_token(token: str, secret: str) -> str | None:
     return customer_id if hmac.compare_digest(mac, expected) else None
 
 
+_BODY_TAG = re.compile(r"<body\b[^>]*>", re.I)
+
+
+def _with_preheader(html: str, preheader: Any) -> str:
+    """The preheader as the body's first, hidden text: inbox previews show the first text.
+
+    Not added when the HTML already carries it (the brand template does), so it is never
+    shown twice; escaped, because it is a plain-text field.
+    """
+    if not preheader or not html:
+        return html
+    text = escape(str(preheader), quote=False)
+    if text in html or str(markupsafe.escape(str(preheader))) in html:  # as Jinja escapes it
+        return html
+    hidden = f'<div style="display:none;max-height:0;overflow:hidden">{text}</div>'
+    opening = _BODY_TAG.search(html)
+    if opening is None:
+        return hidden + html
+    return html[: opening.end()] + hidden + html[opening.end() :]
+
+
 def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     """Render the payload {to, from?, subject, preheader?, text, html, unsubscribe_url?,
     physical_address?, headers?}.
@@ -112,10 +135,7 @@ def build_email(delivery: Delivery, defaults: EmailDefaults) -> EmailMessage:
     for part, value in (("subject", subject), ("text", text), ("html", html)):
         if left := _PLACEHOLDER.search(value):
             raise PermanentSendError(f"payload.{part}: placeholder {left.group(0)} is not filled")
-    preheader = payload.get("preheader")
-    if preheader and html:
-        hidden = f'<div style="display:none;max-height:0;overflow:hidden">{preheader}</div>'
-        html = html.replace("<body>", "<body>" + hidden, 1) if "<body>" in html else hidden + html
+    html = _with_preheader(html, payload.get("preheader"))
 
     msg = EmailMessage()
     msg["From"] = sender
