@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Enough room for each channel's fields; a short cap also bounds latency on the local model.
 # Room for the longest draft its schema allows (brand.drafts) plus the JSON around it, at
 # ~4 characters a token: a reply cut at max_tokens is invalid JSON and costs a fallback.
-_MAX_TOKENS = {"email": 300, "sms": 70, "push": 70, "web": 140, "csm": 340}
+_MAX_TOKENS = {"email": 300, "sms": 70, "push": 70, "web": 180, "csm": 340}
 
 _INTENTS = (
     ("cart", ("cart", "basket", "abandon")),
