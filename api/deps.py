@@ -61,7 +61,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a 2xx means the
+# change is durable; FastAPI's default runs a yield dependency's exit after the response.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
@@ -70,7 +72,7 @@ def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterato
         yield session
 
 
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 @dataclass(frozen=True)
