@@ -257,11 +257,15 @@ def attribute_outcomes(
     window: timedelta = DEFAULT_WINDOW,
     events: Mapping[str, tuple[str, float]] = OUTCOME_EVENTS,
 ) -> int:
-    """Credit outcome events received since `since` to the last message delivered before
-    each, within that message's window (`window` for messages outside a journey)."""
+    """Credit outcome events *processed* since `since` to the last message delivered before
+    each, within that message's window (`window` for messages outside a journey).
+
+    Processed, not received: an event has its customer only once the CDP worker has
+    resolved its identity, which can be long after it arrived when the worker has a backlog.
+    """
     rows = session.exec(
         select(Event)
-        .where(col(Event.event).in_(list(events)), col(Event.received_at) >= since)
+        .where(col(Event.event).in_(list(events)), col(Event.processed_at) >= since)
         .where(col(Event.customer_id).is_not(None))
         .order_by(col(Event.id))
     ).all()

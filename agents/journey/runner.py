@@ -56,6 +56,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     httpx.TransportError,
 )
 RETRY_SCHEDULED = "journey.run_retry_scheduled"
+ATTRIBUTION_OVERLAP = timedelta(minutes=1)  # each pass looks back this far past the last one
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,9 @@ class JourneyRunner:
                 now=now,
                 window=self.options.attribution_window,
             )
-        self._attributed_until = now - timedelta(seconds=5)  # overlap: late commits are still seen
+        # overlap: `processed_at` is stamped inside a batch's transaction, before its commit,
+        # so a long batch commits rows stamped earlier than this pass; credits are idempotent
+        self._attributed_until = now - ATTRIBUTION_OVERLAP
 
     # -- invoking ---------------------------------------------------------------------------
 

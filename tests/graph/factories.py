@@ -223,7 +223,17 @@ def fire(engine: Engine, slug: str, customer_id: str, *, at: datetime, occasion:
     return firing.id
 
 
-def track(engine: Engine, customer_id: str, name: str, *, at: datetime, **props: Any) -> None:
+def track(
+    engine: Engine,
+    customer_id: str,
+    name: str,
+    *,
+    at: datetime,
+    processed_at: datetime | None = None,
+    **props: Any,
+) -> None:
+    """An event the CDP worker has processed (its customer resolved), at `processed_at`
+    (default `at`)."""
     with session_scope(engine) as session:
         session.add(
             Event(
@@ -233,6 +243,7 @@ def track(engine: Engine, customer_id: str, name: str, *, at: datetime, **props:
                 customer_id=customer_id,
                 timestamp=at,
                 received_at=at,
+                processed_at=processed_at or at,
                 properties=props,
             )
         )

@@ -252,3 +252,24 @@ def test_one_purchase_is_credited_once_though_the_run_and_the_event_stream_both_
     with session_scope(sqlite_engine) as session:
         rows = session.exec(select(Attribution).where(Attribution.kind == "conversion")).all()
     assert [(r.decision_id, r.revenue) for r in rows] == [(conversions[0], 42.5)]
+
+
+def test_a_click_the_worker_processes_late_is_still_credited(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    """The runner attributes in passes; an outcome resolved to its customer after a backlog
+    (received long before it was processed) must still reach its decision."""
+    add_journey(sqlite_engine, ONE_STEP)
+    fire(sqlite_engine, "one-step", "c1", at=clock.now())
+    runner = make_runner(sqlite_engine)
+    runner.run_until_idle()
+    [message] = outbox(sqlite_engine)
+    mark_sent(sqlite_engine, message.id, at=clock.now())
+    clicked = clock.now() + timedelta(minutes=1)
+    clock.advance(minutes=30)
+    runner.run_until_idle()  # passes go by while the click waits in the worker's backlog
+    clock.advance(minutes=10)
+    track(sqlite_engine, "c1", "Email Link Clicked", at=clicked, processed_at=clock.now())
+    runner.run_until_idle()
+    clicks = [o for o in fakes.outcomes if o["kind"] == "click"]
+    assert clicks == [{"decision_id": message.decision_id, "reward": 0.3, "kind": "click"}]
