@@ -1,10 +1,10 @@
 """Action nodes: decide -> create -> check -> execute | escalate (human review).
 
 Only `execute` has an outside effect, and only through the outbox: the message is enqueued with
-a key derived from (run, step, action, content hash) in one transaction with the customer lock
-and the send-time guardrail check. A node re-run after a crash finds the same key and does not
-enqueue twice; `create` may produce different text on a re-run, but `execute` only ever reads
-the creative from the checkpointed state, so the key it computes is stable.
+a key derived from (run, step, decision, action, content hash) in one transaction with the
+customer lock and the send-time guardrail check. A node re-run after a crash finds the same
+key and does not enqueue twice; `create` may produce different text on a re-run, but `execute`
+only ever reads the creative from the checkpointed state, so the key it computes is stable.
 """
 
 from __future__ import annotations
@@ -41,9 +41,15 @@ __all__ = ["check", "create", "decide", "escalate", "execute", "idempotency_key"
 REVIEW_DONE = ("approved", "rejected", "expired")
 
 
-def idempotency_key(run_id: str, step: str, action_id: str | None, content_hash: str) -> str:
-    """Deterministic key of one send: same run, step, action and content -> same key."""
-    raw = canonical_json([run_id, step, action_id or "", content_hash])
+def idempotency_key(
+    run_id: str, step: str, decision_id: str | None, action_id: str | None, content_hash: str
+) -> str:
+    """Deterministic key of one send: same run, step, decision, action, content -> same key.
+
+    The decision is checkpointed before `execute`, so a re-run after a crash finds the row it
+    wrote; a step visited again (a branch that loops back) is a new decision, so a new send.
+    """
+    raw = canonical_json([run_id, step, decision_id or "", action_id or "", content_hash])
     return "journey:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -263,7 +269,9 @@ def execute(state: JourneyState, runtime: Runtime[JourneyContext]) -> dict[str, 
     ctx = runtime.context
     action = PlannedAction.model_validate(state["action"])
     profile = ProfileView.model_validate(state["profile"])
-    key = idempotency_key(state["run_id"], state["step"], action.action_id, digest(action.content))
+    key = idempotency_key(
+        state["run_id"], state["step"], action.decision_id, action.action_id, digest(action.content)
+    )
     held: list[str] = []
     with session_scope(ctx.engine) as session:
         ctx.lock_customer(session, action.customer_id)

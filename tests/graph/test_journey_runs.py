@@ -304,3 +304,39 @@ def test_firing_of_a_stored_journey_that_no_longer_validates_is_skipped_with_its
         assert session.exec(select(TriggerFiring)).one().consumed_at is not None
     assert "no longer validates" in skipped.payload["reason"]
     assert "webhook" in skipped.payload["reason"]
+
+
+REMIND_UNTIL_PURCHASE = """
+slug: reminder
+name: Remind until purchase
+trigger: test_trigger
+goal: {event: Order Completed, window: 30d}
+steps:
+  - {id: remind, kind: action, channels: [email], actions: [reminder_email]}
+  - {id: wait_1d, kind: wait, duration: 1d}
+  - id: again
+    kind: branch
+    rules:
+      - when: {field: goal_reached, op: eq, value: false}
+        goto: remind
+    default: end
+"""
+
+
+def test_a_step_visited_again_sends_again_though_the_copy_is_the_same(
+    sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock, fakes: Fakes
+) -> None:
+    """Each visit of a looping step is its own decision, so its own send: the key carries the
+    decision, not only (run, step, action, content)."""
+    fakes.random_copy = False  # template copy: the same text on every visit
+    add_journey(sqlite_engine, REMIND_UNTIL_PURCHASE)
+    fire(sqlite_engine, "reminder", "c1", at=clock.now())
+    runner = make_runner(sqlite_engine)
+    for _ in range(3):
+        runner.run_until_idle()
+        clock.advance(days=1, seconds=1)
+    runner.run_until_idle()
+    rows = outbox(sqlite_engine)
+    assert len(fakes.decisions) == 4
+    assert len(rows) == 4 and len({r.idempotency_key for r in rows}) == 4
+    assert len({r.payload["content"]["body_text"] for r in rows}) == 1
