@@ -165,6 +165,14 @@ def create_review(
     return review
 
 
+def _before_deadline(review: Review, now: datetime) -> None:
+    if review.expires_at is not None and as_utc(review.expires_at) <= as_utc(now):
+        raise ReviewConflict(
+            f"review {review.id} expired at {as_utc(review.expires_at).isoformat()}; "
+            "an expired review sends nothing"
+        )
+
+
 def _get(session: Session, review_id: str) -> Review:
     review = session.get(Review, review_id)
     if review is None:
@@ -215,10 +223,22 @@ def get_action(session: Session, review: Review) -> PlannedAction:
     return PlannedAction.model_validate(data)
 
 
-def approve(session: Session, review_id: str, *, actor: str, content_hash: str) -> Review:
-    """Approve exactly the content whose hash the reviewer saw."""
+def approve(
+    session: Session,
+    review_id: str,
+    *,
+    actor: str,
+    content_hash: str,
+    now: datetime | None = None,
+) -> Review:
+    """Approve exactly the content whose hash the reviewer saw, before the review's deadline.
+
+    Past `expires_at` the answer is already "do nothing", even if the expiry sweep has not
+    marked the review yet: a late approval is refused (ReviewConflict), never sent.
+    """
     review = _get(session, review_id)
     _pending(review)
+    _before_deadline(review, now or utcnow())
     if content_hash != review.content_hash:
         raise StaleApproval(
             f"content changed since you looked (hash {content_hash[:12]} is not the current "
@@ -270,6 +290,7 @@ def edit(
     """
     review = _get(session, review_id)
     _pending(review)
+    _before_deadline(review, now or utcnow())
     action = get_action(session, review).model_copy(update={"content": content})
     profile = load_profile(session, review.customer_id)
     report = check_action(session, action, profile, now=now or utcnow(), policy=policy)

@@ -207,3 +207,28 @@ async def test_expiry_service_sweeps_overdue_reviews(sqlite_engine: Engine) -> N
     await service.stop()
     with Session(sqlite_engine) as s:
         assert s.get(Review, review.id).status == "expired"  # type: ignore[union-attr]
+
+
+def test_a_review_past_its_deadline_cannot_be_approved_or_edited_before_the_sweep(
+    engine: Engine,
+) -> None:
+    action = email_action(conformance_score=0.4)
+    report = evaluate(action, profile(), now=AFTERNOON_NY)
+    with session_scope(engine) as s:
+        review = rv.create_review(
+            s, action=action, report=report, thread_id="t1", actor="a", now=AFTERNOON_NY
+        )
+    deadline = AFTERNOON_NY + timedelta(hours=24)
+    late = deadline + timedelta(seconds=1)
+    with session_scope(engine) as s, pytest.raises(rv.ReviewConflict, match="expired"):
+        rv.approve(s, review.id, actor="key:rita", content_hash=review.content_hash, now=late)
+    with session_scope(engine) as s, pytest.raises(rv.ReviewConflict, match="expired"):
+        rv.edit(s, review.id, actor="key:rita", content=email_content(), now=late)
+    with Session(engine) as s:
+        assert s.get(Review, review.id).status == "pending"  # type: ignore[union-attr]
+    with session_scope(engine) as s:
+        early = deadline - timedelta(seconds=1)
+        approved = rv.approve(
+            s, review.id, actor="key:rita", content_hash=review.content_hash, now=early
+        )
+    assert approved.status == "approved"
