@@ -6,13 +6,22 @@ Field names stay camelCase on the wire (`userId`); Python code reads them snake_
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from core.clock import as_utc
+from core.clock import as_utc, utcnow
 
 __all__ = [
     "MESSAGE_ADAPTER",
@@ -27,7 +36,79 @@ __all__ = [
     "event_row",
 ]
 
-_ID = Annotated[str, Field(min_length=1, max_length=200)]
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=366)  # clock skew and scheduled sends, not a year 9999
+MAX_DEPTH = 32  # nesting of properties/traits/context objects and lists
+_INT64 = 2**63
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL cannot store the NUL character in text."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+def _plain_text(value: str) -> str:
+    """Identifiers and event names: visible text, no NUL."""
+    _no_nul(value)
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _event_time(value: datetime | None) -> datetime | None:
+    """UTC, between 1970 and a year from now: a time outside breaks every later computation
+    on the customer's profile (recency, schedules), so it is refused at the door."""
+    if value is None:
+        return None
+    try:
+        at = as_utc(value)
+        latest = utcnow() + FUTURE_SLACK
+    except OverflowError as exc:
+        raise ValueError("is out of range") from exc
+    if not EARLIEST <= at <= latest:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {latest:%Y-%m-%d} (UTC)")
+    return at
+
+
+def _storable(value: Any, depth: int = 0) -> Any:
+    """JSON cjo can store and compute with: nesting at most MAX_DEPTH, integers within 64
+    bits, no NUL in strings or keys."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                raise ValueError("has a key with the NUL character")
+            _storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item, depth + 1)
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("has a string with the NUL character")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -_INT64 <= value < _INT64:
+            raise ValueError("has an integer outside the 64-bit range")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("has a number that is not finite")
+    return value
+
+
+def _amounts(properties: dict[str, Any]) -> dict[str, Any]:
+    """Order amounts (`revenue`, `total`, `value`) are summed into lifetime value: finite and
+    below 1e12 (a trillion in any currency is a typo or an attack, not an order)."""
+    for key in ("revenue", "total", "value"):
+        amount = properties.get(key)
+        if isinstance(amount, int | float) and not isinstance(amount, bool) and abs(amount) >= 1e12:
+            raise ValueError(f"{key} must be below 1e12 in absolute value")
+    return properties
+
+
+_ID = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]
+_JSON = Annotated[dict[str, Any], AfterValidator(_storable)]
+_WHEN = Annotated[datetime | None, AfterValidator(_event_time)]
 
 
 class _Base(BaseModel):
@@ -40,10 +121,10 @@ class _Base(BaseModel):
     )
     user_id: _ID | None = None
     anonymous_id: _ID | None = None
-    timestamp: datetime | None = Field(default=None, description="When it happened (event time).")
-    sent_at: datetime | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
-    integrations: dict[str, Any] = Field(default_factory=dict)
+    timestamp: _WHEN = Field(default=None, description="When it happened (event time).")
+    sent_at: _WHEN = None
+    context: _JSON = Field(default_factory=dict)
+    integrations: _JSON = Field(default_factory=dict)
 
     @field_validator("user_id", "anonymous_id", "message_id", mode="before")
     @classmethod
@@ -62,19 +143,19 @@ class _Base(BaseModel):
 
 class Track(_Base):
     type: Literal["track"] = "track"
-    event: Annotated[str, Field(min_length=1, max_length=200)]
-    properties: dict[str, Any] = Field(default_factory=dict)
+    event: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]
+    properties: Annotated[_JSON, AfterValidator(_amounts)] = Field(default_factory=dict)
 
 
 class Identify(_Base):
     type: Literal["identify"] = "identify"
-    traits: dict[str, Any] = Field(default_factory=dict)
+    traits: _JSON = Field(default_factory=dict)
 
 
 class Page(_Base):
     type: Literal["page", "screen"] = "page"
-    name: str | None = Field(default=None, max_length=200)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    name: Annotated[str, Field(max_length=200), AfterValidator(_no_nul)] | None = None
+    properties: _JSON = Field(default_factory=dict)
 
 
 class Group(_Base):
@@ -84,7 +165,7 @@ class Group(_Base):
 
     type: Literal["group"] = "group"
     group_id: _ID
-    traits: dict[str, Any] = Field(default_factory=dict)
+    traits: _JSON = Field(default_factory=dict)
 
     @field_validator("group_id", mode="before")
     @classmethod

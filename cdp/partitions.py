@@ -125,6 +125,21 @@ def claim_events(session: Session, limit: int) -> list[Any]:
     )
 
 
+def claim_event(session: Session, event_id: int) -> list[Any]:
+    """One pending event by id, as a batch of one (its partition locked on PostgreSQL)."""
+    row = session.execute(
+        _EVENTS.select().where(_EVENTS.c.id == event_id, _EVENTS.c.processed_at.is_(None))
+    ).first()
+    if row is None:
+        return []
+    if partitioned(session):
+        _lock(session, _NS_PARTITION, partition_of(row.user_id, row.anonymous_id))
+        row = session.execute(  # a batch that held the partition may have processed it
+            _EVENTS.select().where(_EVENTS.c.id == event_id, _EVENTS.c.processed_at.is_(None))
+        ).first()
+    return [row] if row is not None else []
+
+
 def _owners(session: Session, keys: set[Key]) -> dict[Key, str]:
     found: dict[Key, str] = {}
     values = sorted({v for _, v in keys})

@@ -7,26 +7,37 @@ On PostgreSQL batches run in parallel: each takes partitions of the routing keys
 customers it touches (cdp/partitions.py), so one customer is worked on by one batch at a time
 and one routing key's events keep their arrival order; the profile folds do not depend on order
 anyway (docs/cdp.md). On SQLite batches are serial (one writer).
+
+An event that cannot be processed (its data breaks a computation, not the database being
+away) would fail its batch again and again, and every later event behind it. So a batch that
+fails on its data is redone one event per transaction, and an event that fails alone twice is
+quarantined: marked processed without a customer, with an `event.quarantined` audit entry
+naming the error, so processing goes on. Clearing its `processed_at` queues it again.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlmodel import Session, col
 
 from cdp.batch import Batch
 from cdp.identity import Key, identities_of, resolve_identities
-from cdp.partitions import IdentitiesMoved, claim_events
+from cdp.partitions import IdentitiesMoved, claim_event, claim_events
 from cdp.profiles import apply_to_profile
 from cdp.triggers import TriggerSet, load_rules, on_event, run_due
+from core import audit
 from core.clock import as_utc, utcnow
 from core.db import session_scope
+from core.tables import Event
 
 __all__ = ["default_rules", "drain", "process_event", "process_pending", "run_scheduler"]
 
@@ -36,6 +47,18 @@ _rules: TriggerSet | None = None
 # once; this many times in a row is not contention any more but something to report.
 _ATTEMPTS = 20
 _DEADLOCK = "40P01"
+# The database being away or busy: retried, never blamed on an event.
+_NOT_THE_DATA = (OperationalError, InterfaceError, IdentitiesMoved)
+_ALONE_ATTEMPTS = 2  # an event that fails alone this often is quarantined
+
+
+class BatchFailed(Exception):
+    """A batch failed on its data; `event_ids` are the events it had claimed."""
+
+    def __init__(self, event_ids: list[int], cause: BaseException) -> None:
+        super().__init__(f"processing {len(event_ids)} event(s) failed: {cause!r}")
+        self.event_ids = event_ids
+        self.cause = cause
 
 
 def default_rules() -> TriggerSet:
@@ -97,9 +120,57 @@ def process_pending(
     """
     now = as_utc(now) if now else utcnow()
     rules = rules if rules is not None else default_rules()
+    try:
+        return _with_retries(lambda: _process_batch(engine, limit, now, rules))
+    except BatchFailed as failed:
+        log.warning("a processing batch failed on its data; redoing it event by event: %r", failed)
+        return _one_by_one(engine, failed.event_ids, now, rules)
+
+
+def _one_by_one(engine: Engine, event_ids: list[int], now: datetime, rules: TriggerSet) -> int:
+    """Each event in a transaction of its own; one that fails alone twice is quarantined."""
+    done = 0
+    for event_id in event_ids:
+        for attempt in itertools.count(1):
+            try:
+                done += _with_retries(partial(_process_batch, engine, 1, now, rules, event_id))
+                break
+            except BatchFailed as failed:
+                if attempt >= _ALONE_ATTEMPTS:
+                    done += _quarantine(engine, event_id, failed.cause)
+                    break
+    return done
+
+
+def _quarantine(engine: Engine, event_id: int, cause: BaseException) -> int:
+    """Mark the event processed without a customer, and say why in the audit log."""
+    with session_scope(engine) as session:
+        event = session.get(Event, event_id)
+        taken = session.execute(
+            update(Event)
+            .where(col(Event.id) == event_id, col(Event.processed_at).is_(None))
+            .values(processed_at=utcnow())
+        )
+        if event is None or taken.rowcount != 1:  # type: ignore[attr-defined]
+            return 0
+        error = repr(cause)[:500]
+        audit.append(
+            session,
+            actor="system:cdp",
+            kind="event.quarantined",
+            subject_type="event",
+            subject_id=str(event_id),
+            payload={"message_id": event.message_id, "type": event.type, "error": error},
+        )
+    log.error("event %s (%s) quarantined: %s", event_id, event.message_id, error)
+    return 1
+
+
+def _with_retries(work: Callable[[], int]) -> int:
+    """Run a batch again when it lost a race on identities or was a deadlock victim."""
     for attempt in itertools.count(1):
         try:
-            return _process_batch(engine, limit, now, rules)
+            return work()
         except IdentitiesMoved:
             if attempt >= _ATTEMPTS:
                 raise
@@ -111,16 +182,26 @@ def process_pending(
     raise AssertionError("unreachable")
 
 
-def _process_batch(engine: Engine, limit: int, now: datetime, rules: TriggerSet) -> int:
+def _process_batch(
+    engine: Engine, limit: int, now: datetime, rules: TriggerSet, event_id: int | None = None
+) -> int:
+    """One batch in one transaction: up to `limit` pending events, or just `event_id`."""
     with session_scope(engine) as session, session.no_autoflush:
-        events = claim_events(session, limit)
+        events = (
+            claim_events(session, limit) if event_id is None else claim_event(session, event_id)
+        )
         if not events:
             return 0
-        batch = Batch.load(session, events, rules)
-        for event in events:
-            process_event(session, event, rules, now, batch)
-        batch.finish()
-        session.flush()
+        try:
+            batch = Batch.load(session, events, rules)
+            for event in events:
+                process_event(session, event, rules, now, batch)
+            batch.finish()
+            session.flush()
+        except _NOT_THE_DATA:
+            raise
+        except Exception as exc:  # rolls the batch back (session_scope), then blamed on data
+            raise BatchFailed([e.id for e in events], exc) from exc
         return len(events)
 
 

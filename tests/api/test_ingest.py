@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
@@ -177,3 +178,58 @@ def test_batch_accepts_screen_and_group_messages(
     assert resp.status_code == 202 and resp.json()["accepted"] == 2
     assert _stored(sqlite_engine, "bs1").type == "screen"
     assert _stored(sqlite_engine, "bg1").type == "group"
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+BAD_TRACKS = [
+    ({"timestamp": "9999-12-31T23:59:59Z"}, "body.timestamp"),
+    ({"timestamp": "9999-12-31T23:00:00-05:00"}, "body.timestamp"),
+    ({"timestamp": "0001-01-01T01:00:00+05:00"}, "body.timestamp"),
+    ({"sentAt": "1969-12-31T23:59:59Z"}, "body.sentAt"),
+    ({"properties": {"revenue": 1e300}}, "body.properties"),
+    ({"properties": {"quantity": 2**63}}, "body.properties"),  # u64, not i64
+    ({"properties": _nested(300)}, "body.properties"),
+    ({"context": {"ip\u0000": "1.2.3.4"}}, "body.context"),
+    ({"userId": "u\u0000"}, "body.userId"),
+    ({"userId": "   "}, "body.userId"),
+    ({"event": "Order\u0000Completed"}, "body.event"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_TRACKS)
+def test_values_cjo_cannot_store_or_compute_with_are_422_naming_the_field(
+    client: TestClient,
+    role_keys: dict[Role, str],
+    sqlite_engine: Engine,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    body = {"userId": "u1", "event": "Order Completed", **change}
+    resp = client.post("/v1/track", json=body, headers=auth(role_keys[Role.service]))
+    assert resp.status_code == 422, resp.text
+    assert field in [f["field"] for f in resp.json()["error"]["fields"]]
+    assert _events(sqlite_engine) == 0
+
+
+def test_a_batch_keeps_its_good_items_when_one_cannot_be_stored(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    good = {"type": "track", "userId": "u1", "event": "Viewed", "messageId": "ok-1"}
+    deep = {"type": "track", "userId": "u1", "event": "Viewed", "properties": _nested(300)}
+    late = {"type": "track", "userId": "u1", "event": "Viewed", "timestamp": "9999-12-31T23Z"}
+    resp = client.post(
+        "/v1/batch", json={"batch": [good, deep, late]}, headers=auth(role_keys[Role.service])
+    )
+    assert resp.status_code == 202, resp.text
+    items = resp.json()["items"]
+    assert [r["status"] for r in items] == ["accepted", "invalid", "invalid"]
+    assert items[1]["errors"][0]["field"] == "body.batch.1.properties"
+    assert items[2]["errors"][0]["field"] == "body.batch.2.timestamp"
+    assert _events(sqlite_engine) == 1
+    assert process_pending(sqlite_engine) == 1
