@@ -8,6 +8,7 @@ import pkgutil
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -94,6 +95,38 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
+class NulInUrlMiddleware:
+    """Refuse a URL whose path or query holds a NUL character (%00) with a clear 400.
+
+    No id, slug or filter of cjo contains one, and PostgreSQL cannot even compare text with
+    it: it would surface as a 500 from whichever query saw it first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = unquote_to_bytes(scope.get("query_string", b""))
+            where = None
+            if "\x00" in scope.get("path", ""):
+                where = "path"
+            elif b"\x00" in query:
+                where = "query"
+            if where is not None:
+                response = JSONResponse(
+                    status_code=400,
+                    content=error_body(
+                        400,
+                        f"the URL {where} contains a NUL character (%00)",
+                        fields=[{"field": where, "reason": "must not contain NUL"}],
+                    ),
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def discover_routers() -> list[Any]:
     """Every `api/routes/<name>.py` that defines `router`, in name order."""
     found = []
@@ -157,6 +190,7 @@ def create_app(
     app.state.services = list(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in discover_routers():
         app.include_router(router)

@@ -34,6 +34,7 @@ __all__ = [
     "Page",
     "Track",
     "event_row",
+    "event_time",
 ]
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,7 +58,7 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def _event_time(value: datetime | None) -> datetime | None:
+def event_time(value: datetime | None) -> datetime | None:
     """UTC, between 1970 and a year from now: a time outside breaks every later computation
     on the customer's profile (recency, schedules), so it is refused at the door."""
     if value is None:
@@ -108,7 +109,7 @@ def _amounts(properties: dict[str, Any]) -> dict[str, Any]:
 
 _ID = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]
 _JSON = Annotated[dict[str, Any], AfterValidator(_storable)]
-_WHEN = Annotated[datetime | None, AfterValidator(_event_time)]
+_WHEN = Annotated[datetime | None, AfterValidator(event_time)]
 
 
 class _Base(BaseModel):

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from core import audit
 from core.clock import as_utc, utcnow
-from core.domain import GuardrailReport, Outcome, PlannedAction
+from core.domain import GuardrailReport, Outcome, PlannedAction, Verdict
 from core.tables import Review
 from guardrails.engine import check_action, load_profile
 from guardrails.policy import Policy, default_policy
@@ -70,13 +70,17 @@ class SelfApproval(ReviewError):
 
 
 class EditRefused(ReviewError):
-    """The edited content fails a guardrail; `report` says which."""
+    """The edited content fails a guardrail: `blocked` the verdicts that refuse it, `report`
+    the whole check (which also names customer-state checks an edit cannot change)."""
 
     status = 422
 
-    def __init__(self, message: str, report: GuardrailReport) -> None:
+    def __init__(
+        self, message: str, report: GuardrailReport, blocked: list[Verdict] | None = None
+    ) -> None:
         super().__init__(message)
         self.report = report
+        self.blocked = blocked if blocked is not None else []
 
 
 def content_hash(content: dict[str, Any]) -> str:
@@ -299,7 +303,7 @@ def edit(
     ]
     if blocked:
         names = ", ".join(f"{v.check} ({'; '.join(v.reasons)})" for v in blocked)
-        raise EditRefused(f"the edited content fails guardrails: {names}", report)
+        raise EditRefused(f"the edited content fails guardrails: {names}", report, blocked)
     old_hash = review.content_hash
     reasons = _reasons(report)
     review = _transition(

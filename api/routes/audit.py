@@ -23,7 +23,7 @@ def list_entries(
     actor: str | None = None,
     kind: str | None = Query(default=None, description="Exact kind, or a prefix ending in '.'"),
     chain: str = "main",
-    after_seq: int = Query(default=0, ge=0),
+    after_seq: int = Query(default=0, ge=0, le=2**63 - 1),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Entries in chain order, filtered; page with `after_seq`."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from sqlmodel import select
 
 from api.deps import MarketerDep, SessionDep
+from api.errors import ApiError
 from core import controls
 from core.domain import CHANNELS
-from core.tables import Control
+from core.tables import Control, Journey
 
 router = APIRouter(prefix="/v1/controls", tags=["controls"])
 
@@ -20,13 +22,19 @@ class ControlBody(BaseModel):
     target: str | None = Field(default=None, max_length=100)
     reason: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _target_fits_scope(self) -> ControlBody:
-        if self.scope == "channel" and self.target not in CHANNELS:
-            raise ValueError(f"target: scope 'channel' needs one of {', '.join(CHANNELS)}")
-        if self.scope == "journey" and not (self.target and self.target.strip()):
-            raise ValueError("target: scope 'journey' needs the journey slug")
-        return self
+    @field_validator("target", mode="after")
+    @classmethod
+    def _target_fits_scope(cls, target: str | None, info: ValidationInfo) -> str | None:
+        """Stripped (a pause on " winback " would pause nothing); none for scope `all`."""
+        scope = info.data.get("scope")
+        target = target.strip() if target else None
+        if scope == "all" and target:
+            raise ValueError("scope 'all' takes no target")
+        if scope == "channel" and target not in CHANNELS:
+            raise ValueError(f"scope 'channel' needs one of {', '.join(CHANNELS)}")
+        if scope == "journey" and not target:
+            raise ValueError("scope 'journey' needs the journey slug")
+        return target
 
 
 def _public(row: Control) -> dict[str, Any]:
@@ -41,6 +49,14 @@ def _public(row: Control) -> dict[str, Any]:
 
 
 def _set(body: ControlBody, session: Any, actor: str, paused: bool) -> dict[str, Any]:
+    if paused and body.scope == "journey":
+        known = session.exec(select(Journey.id).where(Journey.slug == body.target)).first()
+        if known is None:
+            raise ApiError(
+                422,
+                f"no journey with slug {body.target!r}; nothing would be paused",
+                fields=[{"field": "body.target", "reason": "unknown journey slug"}],
+            )
     row = controls.set_paused(
         session,
         scope=body.scope,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
 from api.deps import MarketerDep, SessionDep
 from api.errors import ApiError
+from cdp.events import event_time
 from cdp.identity import resolve_customer_id
 from cdp.profiles import get_profile_view
 from cdp.timeline import timeline
@@ -21,9 +23,11 @@ def get_customer(
     customer_id: str,
     session: SessionDep,
     _: MarketerDep,
-    as_of: datetime | None = Query(
-        default=None, description="Derive time-based traits as of this time."
-    ),
+    as_of: Annotated[
+        datetime | None,
+        Query(description="Derive time-based traits as of this time (1970..next year)."),
+        AfterValidator(event_time),
+    ] = None,
 ) -> dict[str, Any]:
     """The unified profile; `customer_id` is the canonical id or any known userId/email/phone."""
     view = get_profile_view(session, customer_id, as_of=as_of)

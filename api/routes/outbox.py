@@ -69,7 +69,7 @@ def list_messages(
     customer_id: str | None = None,
     journey_slug: str | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**63 - 1),
 ) -> dict[str, Any]:
     """Outbox rows, newest first, with counts per status; for `email` also the captured inbox,
     for `sms`/`push` what the sandbox provider received."""
@@ -107,7 +107,7 @@ def list_emails(
     session: SessionDep,
     _: MarketerDep,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**63 - 1),
 ) -> dict[str, Any]:
     """The SMTP capture inbox: every email the embedded server received, parsed, newest first."""
     return {"emails": _emails(session, limit, offset)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 
 from api.deps import ReviewerDep, SessionDep
@@ -27,8 +27,41 @@ class RejectBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+# Copy a reviewer may edit: text, and bounded (a 100,000-character subject is no edit).
+_TEXT_LIMITS = {"body_html": 200_000, "body_text": 20_000, "body": 20_000, "script": 20_000}
+_TEXT_FIELDS = (
+    "subject",
+    "preheader",
+    "headline",
+    "title",
+    "body",
+    "body_text",
+    "body_html",
+    "text",
+    "script",
+    "summary",
+    "cta_text",
+    "cta_url",
+    "url",
+)
+
+
 class EditBody(BaseModel):
     content: dict[str, Any] = Field(description="The full replacement content.")
+
+    @field_validator("content")
+    @classmethod
+    def _copy_is_bounded_text(cls, content: dict[str, Any]) -> dict[str, Any]:
+        for key in _TEXT_FIELDS:
+            if key not in content:
+                continue
+            value = content[key]
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be text, not {type(value).__name__}")
+            limit = _TEXT_LIMITS.get(key, 2_000)
+            if len(value) > limit:
+                raise ValueError(f"{key} has {len(value)} characters; at most {limit}")
+        return content
 
 
 def _public(review: Review) -> dict[str, Any]:
@@ -39,8 +72,7 @@ def _fail(exc: ReviewError) -> ApiError:
     if isinstance(exc, EditRefused):
         failed = [
             {"field": f"body.content ({v.check})", "reason": "; ".join(v.reasons) or "blocked"}
-            for v in exc.report.verdicts
-            if v.outcome.value == "block"
+            for v in exc.blocked
         ]
         return ApiError(422, str(exc), code="guardrail_failed", fields=failed)
     return ApiError(exc.status, str(exc))

@@ -80,6 +80,29 @@ def test_edit_breaking_a_guardrail_gets_422_naming_the_check(
     body = r.json()["error"]
     assert body["code"] == "guardrail_failed"
     assert any("url_domains" in f["field"] for f in body["fields"])
+    # customer-state checks (consent of this unknown customer) do not refuse an edit
+    assert not any("consent" in f["field"] for f in body["fields"])
+
+
+def test_edited_copy_must_be_bounded_text(
+    client: TestClient, role_keys: dict[Role, str], sqlite_engine: Engine
+) -> None:
+    review = _flagged(sqlite_engine)
+    for change, reason in (
+        ({"subject": 5}, "subject must be text, not int"),
+        ({"subject": "x" * 100_000}, "subject has 100000 characters; at most 2000"),
+        ({"body_html": ["<p>"]}, "body_html must be text, not list"),
+    ):
+        r = client.post(
+            f"/v1/reviews/{review.id}/edit",
+            headers=auth(role_keys[Role.reviewer]),
+            json={"content": email_content(**change)},
+        )
+        assert r.status_code == 422, r.text
+        [field] = r.json()["error"]["fields"]
+        assert field["field"] == "body.content" and reason in field["reason"]
+    with Session(sqlite_engine) as s:
+        assert s.get(Review, review.id).content_hash == review.content_hash  # type: ignore[union-attr]
 
 
 def test_reject_needs_reason_and_unknown_is_404(
