@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import MarketerDep, SessionDep
 from api.errors import ApiError, field_errors
@@ -15,12 +15,36 @@ from guardrails.engine import check_text
 router = APIRouter(prefix="/v1/guardrails", tags=["guardrails"])
 
 
+class OfferBody(BaseModel):
+    """The offer fields the checks compute with are numbers; others pass through."""
+
+    model_config = ConfigDict(extra="allow")
+    discount_pct: float | None = Field(default=None, ge=0, le=100)
+    value: float | None = Field(default=None, ge=0, le=1e9)
+
+
+class ActionBody(BaseModel):
+    """A planned action to dry-run; unknown keys are refused (a typo would check nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal[CHANNELS] | None = None  # type: ignore[valid-type]
+    customer_id: str | None = Field(default=None, max_length=200)
+    action_id: str | None = Field(default=None, max_length=100)
+    journey_slug: str | None = Field(default=None, max_length=100)
+    content: dict[str, str] = Field(default_factory=dict)
+    offer: OfferBody | None = None
+    recipient: str | None = Field(default=None, max_length=320)
+    conformance_score: float | None = Field(default=None, ge=0, le=1)
+    model_confidence: float | None = Field(default=None, ge=0, le=1)
+
+
 class CheckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     text: str = Field(max_length=100_000)
     source: Literal["customer", "generated"]
     channel: Literal[CHANNELS] | None = None  # type: ignore[valid-type]
     customer_id: str | None = Field(default=None, max_length=200)
-    action: dict[str, Any] | None = Field(
+    action: ActionBody | None = Field(
         default=None, description="A planned action (content, offer, recipient, ...)."
     )
 
@@ -35,7 +59,7 @@ def check(body: CheckBody, session: SessionDep, _: MarketerDep) -> dict[str, Any
             source=body.source,
             channel=body.channel,
             customer_id=body.customer_id,
-            action=body.action,
+            action=body.action.model_dump(exclude_none=True) if body.action else None,
         )
     except ValidationError as exc:
         fields = field_errors(exc.errors(), prefix=("body", "action"))

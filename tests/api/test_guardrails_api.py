@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
@@ -92,3 +94,26 @@ def test_bad_body_names_the_field(client: TestClient, role_keys: dict[Role, str]
     )
     assert r.status_code == 422
     assert r.json()["error"]["fields"][0]["field"] == "body.source"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": {"content": "hello"}}, "body.action.content"),
+        ({"action": [1, 2]}, "body.action"),
+        ({"action": {"offer": {"discount_pct": "lots"}}}, "body.action.offer.discount_pct"),
+        ({"action": {"channel": "fax"}}, "body.action.channel"),
+        ({"action": {"chanel": "sms"}}, "body.action.chanel"),
+        ({"chanel": "sms"}, "body.chanel"),
+    ],
+)
+def test_a_malformed_planned_action_is_422_naming_the_field(
+    client: TestClient, role_keys: dict[Role, str], body: dict[str, Any], field: str
+) -> None:
+    resp = client.post(
+        "/v1/guardrails/check",
+        headers=auth(role_keys[Role.marketer]),
+        json={"text": "hi", "source": "generated", **body},
+    )
+    assert resp.status_code == 422, resp.text
+    assert field in [f["field"] for f in resp.json()["error"]["fields"]], resp.text
