@@ -79,6 +79,12 @@ def field_errors(errors: Any, prefix: tuple[str | int, ...] = ()) -> list[dict[s
     out = []
     for err in errors:
         loc = [*prefix, *err.get("loc", ())]
+        if err.get("type") == "json_invalid":  # loc ends in a character offset, not a field
+            where = loc[-1] if loc and isinstance(loc[-1], int) else None
+            detail = (err.get("ctx") or {}).get("error") or err.get("msg", "invalid JSON")
+            reason = f"invalid JSON at character {where}: {detail}" if where is not None else detail
+            out.append({"field": "body", "reason": reason})
+            continue
         out.append({"field": ".".join(str(p) for p in loc), "reason": err.get("msg", "invalid")})
     return out
 

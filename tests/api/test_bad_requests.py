@@ -43,3 +43,16 @@ def test_a_nul_character_in_the_url_is_400(
     resp = client.get(url, headers=auth(role_keys[Role.admin]))
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["fields"] == [{"field": where, "reason": "must not contain NUL"}]
+
+
+def test_malformed_json_names_the_body_and_where_it_breaks(
+    client: TestClient, role_keys: dict[Role, str]
+) -> None:
+    resp = client.post(
+        "/v1/controls/pause",
+        headers={**auth(role_keys[Role.marketer]), "Content-Type": "application/json"},
+        content=b'{"scope": "all",}',
+    )
+    assert resp.status_code == 422, resp.text
+    [field] = resp.json()["error"]["fields"]
+    assert field["field"] == "body" and field["reason"].startswith("invalid JSON at character ")
