@@ -185,6 +185,7 @@ class JourneyRun(SQLModel, table=True):
     wake_at: datetime | None = Field(default=None, index=True)
     started_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    lease: str | None = Field(default=None, max_length=32)  # the runner holding it (its token)
 
 
 class Decision(SQLModel, table=True):

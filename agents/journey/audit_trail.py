@@ -1,4 +1,8 @@
-"""The audit entry every journey node writes: inputs digest and outputs, in its transaction."""
+"""The audit entry every journey node writes: inputs digest and outputs, in its transaction.
+
+Writing it also renews the run's lease (agents.journey.lease): a node whose runner lost the
+run raises LeaseLost here, and its whole transaction rolls back.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from agents.journey.context import JourneyContext
+from agents.journey.lease import renew
 from agents.journey.state import JourneyState
 from core import audit
 
@@ -23,6 +28,7 @@ def record(
     outputs: dict[str, Any],
 ) -> None:
     """Append `journey.<node>` for this run; inputs are kept as a digest (they can be large)."""
+    renew(session, state["run_id"], ctx.now())
     audit.append(
         session,
         actor=ctx.actor,

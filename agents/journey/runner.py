@@ -29,6 +29,7 @@ from agents import outcomes
 from agents.checkpointing import Checkpointer, make_checkpointer
 from agents.journey.context import JourneyContext
 from agents.journey.graph import build_graph
+from agents.journey.lease import LeaseLost, new_lease
 from agents.journey.nodes import goal_event, journey_paused
 from agents.journey.spec import JourneySpec, JourneySpecError
 from agents.journey.state import JourneyInput
@@ -84,6 +85,7 @@ class RunnerStats:
     recovered: int = 0
     completed: int = 0
     failed: int = 0
+    lost: int = 0  # runs another runner took over while this one was still on them
     attributed: int = 0
     skipped_firings: int = 0
 
@@ -117,6 +119,7 @@ class JourneyRunner:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._attributed_until: datetime | None = None
+        self._leases: dict[str, str] = {}  # run id -> the lease this runner holds on it
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -188,7 +191,9 @@ class JourneyRunner:
                     payload={"reason": skipped},
                 )
                 return None
+            lease = new_lease()
             run = JourneyRun(
+                lease=lease,
                 journey_slug=spec.slug,
                 journey_version=spec.version,
                 customer_id=firing.customer_id,
@@ -217,19 +222,27 @@ class JourneyRunner:
                 },
             )
         stats.started += 1
+        self._leases[run.id] = lease
         return run.id, run.thread_id, _initial_input(run, spec, firing)
 
     # -- resuming ---------------------------------------------------------------------------
 
     def _claim(self, run_id: str, status: str, *, older_than: datetime | None = None) -> bool:
+        """Take the run with a new lease; False when another runner got there first."""
+        lease = new_lease()
         with session_scope(self.context.engine) as session:
             query = update(JourneyRun).where(
                 col(JourneyRun.id) == run_id, col(JourneyRun.status) == status
             )
             if older_than is not None:
                 query = query.where(col(JourneyRun.updated_at) < older_than)
-            done = session.execute(query.values(status="running", updated_at=self.context.now()))
-            return done.rowcount == 1  # type: ignore[attr-defined]
+            done = session.execute(
+                query.values(status="running", updated_at=self.context.now(), lease=lease)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+        self._leases[run_id] = lease
+        return True
 
     def _resume_waits(self, stats: RunnerStats) -> None:
         now = self.context.now()
@@ -380,10 +393,15 @@ class JourneyRunner:
         return value if isinstance(value, dict) else None
 
     def _invoke(self, run_id: str, thread_id: str, payload: Any, stats: RunnerStats) -> None:
+        config = _config(thread_id)
+        config["configurable"]["lease"] = self._leases.get(run_id)
         try:
-            result = self.graph.invoke(
-                payload, _config(thread_id), context=self.context, durability="sync"
-            )
+            result = self.graph.invoke(payload, config, context=self.context, durability="sync")
+        except LeaseLost:  # another runner holds the run now: leave it to that one
+            log.warning("journey run %s was taken over by another runner; stopping here", run_id)
+            stats.lost += 1
+            self._leases.pop(run_id, None)
+            return
         except Exception as exc:  # the run stops here, visibly; other runs go on
             self._stopped(run_id, exc, stats)
             return
@@ -465,12 +483,17 @@ class JourneyRunner:
         payload: dict[str, Any] | None = None,
         **values: Any,
     ) -> None:
+        lease = self._leases.pop(run_id, None)  # the run leaves this runner's hands here
         with session_scope(self.context.engine) as session:
-            session.execute(
-                update(JourneyRun)
-                .where(col(JourneyRun.id) == run_id)
-                .values(status=status, updated_at=self.context.now(), **values)
+            query = update(JourneyRun).where(col(JourneyRun.id) == run_id)
+            if lease is not None:  # never overwrite the state a runner that took over set
+                query = query.where(col(JourneyRun.lease) == lease)
+            done = session.execute(
+                query.values(status=status, updated_at=self.context.now(), lease=None, **values)
             )
+            if lease is not None and done.rowcount != 1:  # type: ignore[attr-defined]
+                log.warning("journey run %s: another runner holds it; not marking it", run_id)
+                return
             if kind:
                 _audit_run(session, self.context, run_id, kind, payload or {})
 

@@ -225,6 +225,34 @@ def test_run_left_running_by_a_dead_process_is_recovered(
     assert runs(sqlite_engine)[0].status == "completed"
 
 
+def test_a_slow_runner_whose_run_was_taken_over_stops_without_sending(
+    engine: Engine, make_runner: MakeRunner, clock: Clock
+) -> None:
+    """Runner A opened a run and went quiet past `stale_after` (a slow model call, a pause);
+    B took the run over and finished it. When A goes on, its first node finds its lease
+    gone and stops: one message, and B's final state stands."""
+    from agents.journey.runner import RunnerStats
+    from core.tables import TriggerFiring
+
+    add_journey(engine, ONE_STEP)
+    fire(engine, "one-step", "c1", at=clock.now())
+    slow = make_runner(engine)
+    with session_scope(engine) as session:
+        firing = session.exec(select(TriggerFiring)).one()
+    opened = slow._open_run(firing, RunnerStats())
+    assert opened is not None
+
+    clock.advance(minutes=10)
+    assert make_runner(engine).run_until_idle().recovered == 1
+    assert len(outbox(engine)) == 1 and runs(engine)[0].status == "completed"
+
+    stats = RunnerStats()
+    slow._invoke(*opened, stats)
+    assert stats.lost == 1 and stats.failed == 0
+    assert len(outbox(engine)) == 1
+    assert runs(engine)[0].status == "completed"
+
+
 async def test_runner_as_background_service_starts_runs_until_stopped(
     sqlite_engine: Engine, make_runner: MakeRunner, clock: Clock
 ) -> None:
