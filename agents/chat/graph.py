@@ -134,10 +134,19 @@ def _known(ctx: ChatContext) -> Known:
 
 
 def _remembered(messages: list[AnyMessage], name: str) -> Any:
-    """The latest value the conversation gave argument `name` (memory across turns)."""
+    """The latest value the conversation gave argument `name` (memory across turns).
+
+    Only from calls that ran: a call the user cancelled, or that failed, gave no value the
+    user meant to keep (a declined "approve review ab12" must not feed "reject the review").
+    """
+    failed = {
+        m.tool_call_id for m in messages if isinstance(m, ToolMessage) and m.status == "error"
+    }
     for message in reversed(messages):
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
+                if call.get("id") in failed:
+                    continue
                 if call["args"].get(name) not in (None, ""):
                     return call["args"][name]
     return None
@@ -224,7 +233,41 @@ def agent(
         checked.append(
             {**call, "args": args, "id": call.get("id") or f"call_{uuid.uuid4().hex[:12]}"}
         )
-    return Command(goto="confirm", update={"messages": [AIMessage("", tool_calls=checked)]})
+    try:
+        questions = _bind(ctx, checked)
+    except ToolError as exc:
+        return Command(goto=_END, update={"messages": [AIMessage(str(exc))]})
+    return Command(
+        goto="confirm",
+        update={"messages": [AIMessage("", tool_calls=checked)], "questions": questions},
+    )
+
+
+def _bind(ctx: ChatContext, calls: list[dict[str, Any]]) -> dict[str, str]:
+    """Resolve calls that confirm something in the database to exactly what their question
+    shows (in place), before the question is asked; returns the questions by call id.
+
+    Here, in the node before `confirm`, so the bound call is checkpointed: `confirm` re-runs
+    when the answer comes and must not look again (the review may have been edited since).
+    """
+    questions: dict[str, str] = {}
+    binding = [c for c in calls if tool_by_name(c["name"]).bind is not None]
+    if not binding:
+        return questions
+    with session_scope(ctx.engine) as session:
+        env = ToolEnv(
+            session=session,
+            settings=ctx.settings,
+            actor=ctx.actor,
+            role=ctx.role,
+            conversation_id="",
+            extras=ctx.extras,
+        )
+        for call in binding:
+            bind = tool_by_name(call["name"]).bind
+            assert bind is not None
+            call["args"], questions[call["id"]] = bind(env, call["args"])
+    return questions
 
 
 def _summaries(since: list[AnyMessage]) -> str:
@@ -246,7 +289,12 @@ def confirm(
     state: ChatState, runtime: Runtime[ChatContext]
 ) -> Command[Literal["tools", "__end__"]]:
     calls = _last_calls(state["messages"])
-    questions = [(c, q) for c in calls if (q := tool_by_name(c["name"]).confirm(c["args"]))]
+    bound = state.get("questions") or {}
+    questions = [
+        (c, q)
+        for c in calls
+        if (q := bound.get(c["id"]) or tool_by_name(c["name"]).confirm(c["args"]))
+    ]
     if not questions:
         return Command(goto="tools")
     answer = interrupt(
@@ -295,7 +343,7 @@ def tools(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
         try:
             if ctx.role not in spec.roles:  # never offered; refuse again if a model tries
                 raise ToolError(f"role {ctx.role.value} may not use {spec.name}")
-            if spec.confirm(call["args"]) and call["id"] not in confirmed:
+            if spec.needs_confirmation(call["args"]) and call["id"] not in confirmed:
                 raise ToolError(f"{spec.name} needs the user's confirmation first")
             with session_scope(ctx.engine) as session:
                 env = ToolEnv(

@@ -94,7 +94,9 @@ def journey(text: str, known: Known) -> str | None:
         if guess not in {"the", "a", "this", "that", "new", "proposed", "drafted", "each", "our"}:
             close = get_close_matches(guess, list(known.journeys), n=1, cutoff=0.6)
             return close[0] if close else guess
-    if m := re.search(r"\bjourney\s+([a-z0-9][\w-]+)", text.lower()):
+    words = {"proposal", "proposals", "draft", "drafts", "version", "that"}
+    m = re.search(r"\bjourney\s+([a-z0-9][\w-]+)", text.lower())
+    if m and m.group(1) not in words:
         return m.group(1)
     return None
 
@@ -200,6 +202,10 @@ def scope(text: str, known: Known) -> tuple[str, str | None]:
         return "journey", jr
     if ch:
         return "channel", ch
+    if re.search(r"\bjourney\b", text, re.I) and not re.search(
+        r"\b(all|every)\s+(the\s+)?journey", text, re.I
+    ):  # "resume the journey": ask which one; never widen it to all sending
+        return "journey", None
     return "all", None
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import controls
+from core.db import session_scope
 from core.keys import Role
 from core.tables import AuditEntry, Journey, Review
 from tests.chat.conftest import call, reply, scripted, tool_calls
@@ -156,3 +158,78 @@ def test_repairs_an_invalid_argument_from_the_request(make_chat) -> None:
     model = scripted(call("pause", scope="channels", target="SMS messages"))
     events = make_chat(llm=model, embedded=True)("pause all SMS")
     assert tool_calls(events) == [("pause", {"scope": "channel", "target": "sms", "reason": None})]
+
+
+def _question(events: list[dict[str, object]]) -> str:
+    [asked] = [e for e in events if e["type"] == "confirm"]
+    return str(asked["question"])
+
+
+def test_yes_accepts_the_proposal_the_question_named_not_a_newer_one(
+    make_chat, seeded: Engine
+) -> None:
+    say = make_chat()
+    say("draft a win-back journey for lapsed VIPs with a CSM call for the top tier", "a")
+    question = _question(say("accept the proposal", "b"))
+    with Session(seeded) as s:
+        [named] = s.exec(select(Journey).where(Journey.status == "proposed")).all()
+    assert named.slug in question and named.id[:8] in question
+    say("draft a cart recovery journey with an sms follow-up", "c")  # newer proposal
+    say("yes", "b")
+    with Session(seeded) as s:
+        status = {j.slug: j.status for j in s.exec(select(Journey))}
+    assert status[named.slug] == "active" and status["cart-recovery"] == "proposed"
+
+
+def test_a_yes_approves_only_the_content_the_question_showed(make_chat, seeded: Engine) -> None:
+    say = make_chat(Role.reviewer)
+    question = _question(say("approve review ab12"))
+    with Session(seeded) as s:
+        review = s.exec(select(Review)).one()
+    assert review.id[:8] in question and '"hi"' in question
+    with session_scope(seeded) as s:  # another reviewer edits the copy meanwhile
+        s.execute(
+            update(Review)
+            .where(col(Review.id) == review.id)
+            .values(content={"subject": "BUY NOW"}, content_hash="f" * 64, version=7)
+        )
+    assert "content changed since you looked" in reply(say("yes"))
+    with Session(seeded) as s:
+        assert s.exec(select(Review.status)).one() == "pending"
+
+
+def test_resume_the_journey_asks_which_and_resume_all_asks_first(make_chat, seeded: Engine) -> None:
+    say = make_chat()
+    say("pause everything")
+    say("yes")
+    assert "which journey" in reply(say("resume the journey", "c2")).lower()
+    with Session(seeded) as s:
+        assert controls.is_paused(s, channel="email")
+    assert "resumes ALL sending" in _question(say("resume everything", "c3"))
+    with Session(seeded) as s:
+        assert controls.is_paused(s, channel="email")
+    say("yes", "c3")
+    with Session(seeded) as s:
+        assert not controls.is_paused(s, channel="email")
+
+
+def test_reviewers_get_no_customer_data_through_the_chat(make_chat) -> None:
+    text = reply(make_chat(Role.reviewer)("show me the profile of customer 1042"))
+    assert text.startswith("Your role (reviewer) may not get customer profile")
+
+
+def test_a_cancelled_call_lends_no_argument_to_the_next_request(make_chat, seeded: Engine) -> None:
+    say = make_chat(Role.reviewer)
+    say("approve review ab12")
+    say("no")
+    say("reject the review because it is off brand")
+    with Session(seeded) as s:
+        assert s.exec(select(Review.status)).one() == "pending"
+
+
+def test_wildcards_in_a_review_id_match_nothing(make_chat, seeded: Engine) -> None:
+    model = scripted(call("approve_review", review_id="%"), call("approve_review", review_id="%"))
+    events = make_chat(Role.reviewer, llm=model, embedded=False)("approve review %")
+    assert not any(e["type"] == "confirm" for e in events)
+    with Session(seeded) as s:
+        assert s.exec(select(Review.status)).one() == "pending"

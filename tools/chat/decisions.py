@@ -93,7 +93,7 @@ def explain_decision(
     canonical = resolve_customer(env.session, customer_id)
     query = select(Decision).where(Decision.customer_id == canonical)
     if decision_id:
-        query = query.where(col(Decision.id).startswith(decision_id.strip()))
+        query = query.where(col(Decision.id).startswith(decision_id.strip(), autoescape=True))
     decisions = list(env.session.exec(query.order_by(col(Decision.created_at).desc()).limit(50)))
     if not decisions:
         raise ToolError(f"no decision is recorded for customer {canonical}")

@@ -8,6 +8,7 @@ runs after the marketer's explicit confirmation, makes it active; both steps are
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Literal
 
 import yaml
@@ -21,7 +22,13 @@ from tools.chat.catalog import actions
 from tools.chat.env import ToolEnv, ToolError, ToolResult
 from tools.chat.journey_draft import picture, plan_journey
 
-__all__ = ["accept_journey", "draft_journey", "list_journeys", "validate_journey_yaml"]
+__all__ = [
+    "accept_journey",
+    "bind_accept",
+    "draft_journey",
+    "list_journeys",
+    "validate_journey_yaml",
+]
 
 JourneyStatus = Literal["active", "paused", "proposed"]
 
@@ -129,13 +136,31 @@ def _proposal(env: ToolEnv, journey: str | None) -> Journey:
             raise ToolError("there is no proposed journey; draft one first")
         return newest
     wanted = journey.strip()
-    row = env.session.exec(
-        select(Journey).where(Journey.status == "proposed", col(Journey.id).startswith(wanted))
-    ).first()
+    row = None
+    if re.fullmatch(r"[0-9a-fA-F]{4,64}", wanted):  # a proposal id, or its first characters
+        rows = env.session.exec(
+            select(Journey)
+            .where(Journey.status == "proposed")
+            .where(col(Journey.id).startswith(wanted.lower(), autoescape=True))
+            .limit(2)
+        ).all()
+        if len(rows) > 1:
+            raise ToolError(f"proposal id {wanted!r} is ambiguous; give more characters")
+        row = rows[0] if rows else None
     row = row or _latest(env, wanted, "proposed")
     if row is None:
         raise ToolError(f"no proposed journey {wanted!r}; draft one first")
     return row
+
+
+def bind_accept(env: ToolEnv, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Pin the acceptance to the proposal that exists now, and name it in the question."""
+    row = _proposal(env, args.get("journey"))
+    question = (
+        f"Accepting makes journey {row.slug} v{row.version} (proposal {row.id[:8]}) active: "
+        "it will start contacting customers. Go ahead?"
+    )
+    return {**args, "journey": row.id}, question
 
 
 def accept_journey(env: ToolEnv, journey: str | None = None) -> ToolResult:

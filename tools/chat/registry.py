@@ -45,6 +45,10 @@ class ToolSpec:
     fn: Callable[..., ToolResult]
     roles: frozenset[Role]
     confirm: Callable[[dict[str, Any]], str | None] = lambda _args: None
+    # For a confirmation about something in the database (a review's content, a proposal):
+    # resolves the call to exactly what the question shows, before it is asked; the tool then
+    # acts on that and nothing else. Returns (bound arguments, question).
+    bind: Callable[[ToolEnv, dict[str, Any]], tuple[dict[str, Any], str]] | None = None
     args_model: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +57,9 @@ class ToolSpec:
     @property
     def name(self) -> str:
         return self.fn.__name__
+
+    def needs_confirmation(self, args: dict[str, Any]) -> bool:
+        return self.bind is not None or self.confirm(args) is not None
 
     @property
     def description(self) -> str:
@@ -92,34 +99,30 @@ def _confirm_pause(args: dict[str, Any]) -> str | None:
     return None
 
 
+def _confirm_resume(args: dict[str, Any]) -> str | None:
+    if args.get("scope") == "all":
+        return "This resumes ALL sending: every held message may go out now. Go ahead?"
+    return None
+
+
 TOOLS: tuple[ToolSpec, ...] = (
+    # customer data is for marketers, as on the API (GET /v1/customers is marketer-only)
     ToolSpec(customers.count_customers, READERS),
-    ToolSpec(customers.list_customers, READERS),
-    ToolSpec(customers.get_customer_profile, READERS),
-    ToolSpec(customers.get_customer_timeline, READERS),
+    ToolSpec(customers.list_customers, MARKETERS),
+    ToolSpec(customers.get_customer_profile, MARKETERS),
+    ToolSpec(customers.get_customer_timeline, MARKETERS),
     ToolSpec(decisions.explain_decision, READERS),
     ToolSpec(performance.journey_performance, READERS),
     ToolSpec(performance.channel_performance, READERS),
     ToolSpec(controls.show_pauses, READERS),
     ToolSpec(controls.pause, MARKETERS, confirm=_confirm_pause),
-    ToolSpec(controls.resume, MARKETERS),
+    ToolSpec(controls.resume, MARKETERS, confirm=_confirm_resume),
     ToolSpec(preview_creative, READERS),
     ToolSpec(journeys.list_journeys, READERS),
     ToolSpec(journeys.draft_journey, MARKETERS),
-    ToolSpec(
-        journeys.accept_journey,
-        MARKETERS,
-        confirm=lambda a: (
-            f"Accepting makes journey {a.get('journey') or '(newest proposal)'} active: "
-            "it will start contacting customers. Go ahead?"
-        ),
-    ),
+    ToolSpec(journeys.accept_journey, MARKETERS, bind=journeys.bind_accept),
     ToolSpec(reviews.list_reviews, REVIEWERS),
-    ToolSpec(
-        reviews.approve_review,
-        REVIEWERS,
-        confirm=lambda a: f"Approving review {a.get('review_id')!r} sends the message. Go ahead?",
-    ),
+    ToolSpec(reviews.approve_review, REVIEWERS, bind=reviews.bind_approval),
     ToolSpec(reviews.reject_review, REVIEWERS),
 )
 _BY_NAME = {t.name: t for t in TOOLS}

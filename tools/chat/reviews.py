@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from sqlmodel import col, select
@@ -10,14 +11,22 @@ from core.tables import Review
 from guardrails import review
 from tools.chat.env import Limit, ToolEnv, ToolError, ToolResult
 
-__all__ = ["approve_review", "list_reviews", "reject_review"]
+__all__ = ["approve_review", "bind_approval", "list_reviews", "reject_review"]
 
 ReviewStatus = Literal["pending", "approved", "rejected", "expired"]
 
 
 def _find(env: ToolEnv, review_id: str) -> Review:
     wanted = review_id.strip().lstrip("#")
-    rows = list(env.session.exec(select(Review).where(col(Review.id).startswith(wanted)).limit(2)))
+    if not re.fullmatch(r"[0-9a-fA-F]{4,64}", wanted):
+        raise ToolError(f"{wanted!r} is not a review id (at least 4 hex characters)")
+    rows = list(
+        env.session.exec(
+            select(Review)
+            .where(col(Review.id).startswith(wanted.lower(), autoescape=True))
+            .limit(2)
+        )
+    )
     if not rows:
         raise ToolError(f"no review {wanted!r}")
     if len(rows) > 1:
@@ -59,13 +68,17 @@ def list_reviews(env: ToolEnv, status: ReviewStatus = "pending", limit: Limit = 
     )
 
 
-def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> ToolResult:
+def _resolve(
+    env: ToolEnv, review_id: str, approve: bool, note: str | None, content_hash: str | None = None
+) -> ToolResult:
     row = _find(env, review_id)
     if row.status != "pending":
         raise ToolError(f"review {row.id[:8]} is already {row.status}")
     try:
-        if approve:  # approval is bound to the content the reviewer was shown
-            review.approve(env.session, row.id, actor=env.actor, content_hash=row.content_hash)
+        if approve:  # bound to the content the confirmation question showed
+            review.approve(
+                env.session, row.id, actor=env.actor, content_hash=content_hash or row.content_hash
+            )
         else:
             review.reject(env.session, row.id, actor=env.actor, reason=note or "")
     except (review.ReviewError, ValueError) as exc:
@@ -79,10 +92,35 @@ def _resolve(env: ToolEnv, review_id: str, approve: bool, note: str | None) -> T
     )
 
 
-def approve_review(env: ToolEnv, review_id: str, note: str | None = None) -> ToolResult:
+def approve_review(
+    env: ToolEnv, review_id: str, note: str | None = None, content_hash: str | None = None
+) -> ToolResult:
     """Approve a flagged action in the review queue so it is sent (reviewers only; asks for
-    confirmation first)."""
-    return _resolve(env, review_id, True, note)
+    confirmation first, showing the content that will be approved)."""
+    return _resolve(env, review_id, True, note, content_hash)
+
+
+def _excerpt(content: dict[str, Any], limit: int = 240) -> str:
+    parts = [
+        str(content[k])
+        for k in ("subject", "title", "headline", "text", "body_text", "body", "script")
+        if content.get(k)
+    ]
+    text = " | ".join(parts) or str(content)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bind_approval(env: ToolEnv, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Pin the approval to the review's current content, and show that content."""
+    row = _find(env, str(args.get("review_id") or ""))
+    if row.status != "pending":
+        raise ToolError(f"review {row.id[:8]} is already {row.status}")
+    bound = {**args, "review_id": row.id, "content_hash": row.content_hash}
+    question = (
+        f"Approving review {row.id[:8]} sends this {row.channel} message to {row.customer_id}: "
+        f'"{_excerpt(row.content)}" Go ahead?'
+    )
+    return bound, question
 
 
 def reject_review(env: ToolEnv, review_id: str, reason: str) -> ToolResult:
