@@ -90,8 +90,11 @@ def _since(record: dict[str, Any]) -> datetime | None:
 
 
 def _globally_unsubscribed(profile: ProfileView) -> bool:
+    """A global opt-out record. The `unsubscribed: true` trait is not read here: the CDP folds
+    it into an express unsubscribe of every channel at its time (cdp/consent.py), so a later
+    express opt-in can win, as the customer meant; the trait itself is never cleared."""
     record = profile.consent.get("all") or profile.consent.get("global") or {}
-    return record.get("status") == "unsubscribed" or profile.traits.get("unsubscribed") is True
+    return record.get("status") == "unsubscribed"
 
 
 def consent_check(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["DEFAULT_POLICY_PATH", "Policy", "default_policy", "load_policy"]
 
@@ -36,11 +36,22 @@ class FrequencyPolicy(_Frozen):
 
 
 class Window(_Frozen):
+    """Local hours when sending is allowed, [start, end); a window may cross midnight
+    (start 20:00, end 02:00 allows the evening and the small hours)."""
+
     start: time
     end: time
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Window:
+        if self.start == self.end:
+            raise ValueError(f"window start and end are both {self.start}: it allows nothing")
+        return self
+
     def contains(self, local: time) -> bool:
-        return self.start <= local < self.end
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # crosses midnight
 
 
 class RegionWindow(Window):

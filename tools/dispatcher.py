@@ -383,7 +383,15 @@ class Dispatcher:
             return True
         if self.pre_send is None:
             return False
-        verdict = _read_check(self.pre_send(session, row))
+        try:
+            with session.begin_nested():  # a failed check leaves the row's transaction usable
+                verdict = _read_check(self.pre_send(session, row))
+        except Exception as exc:  # a check that cannot decide never lets the message out
+            log.exception("send-time check failed for outbox row %s", row.id)
+            until = now + timedelta(seconds=self.policy.hold_recheck_s)
+            self._mark_held(session, row, until, f"send-time check failed: {exc!r}"[:500])
+            stats.held += 1
+            return True
         if verdict.action == "hold":
             until = verdict.hold_until
             if until is None or until <= now:

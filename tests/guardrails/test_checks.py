@@ -46,6 +46,21 @@ def test_global_unsubscribe_blocks_every_channel() -> None:
     assert consent_check("sms", p, AFTERNOON_NY, POLICY).reasons == ["globally_unsubscribed"]
 
 
+def test_an_express_opt_in_after_an_unsubscribed_trait_is_honoured() -> None:
+    """The CDP folds `unsubscribed: true` into per-channel unsubscribes at its time; a later
+    Subscribed wins for its channel although the trait stays set on the profile."""
+    at = "2026-02-02T10:00:00+00:00"
+    p = profile(
+        traits={**profile().traits, "unsubscribed": True},
+        consent={
+            "email": {"status": "subscribed", "basis": "express", "since": at},
+            "sms": {"status": "unsubscribed", "basis": "express", "since": "2026-01-01"},
+        },
+    )
+    assert consent_check("email", p, AFTERNOON_NY, POLICY).outcome == Outcome.allow
+    assert consent_check("sms", p, AFTERNOON_NY, POLICY).reasons == ["unsubscribed:sms"]
+
+
 @pytest.mark.parametrize(
     ("basis", "age_days", "outcome"),
     [

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from core.domain import Outcome
-from guardrails.policy import default_policy
+from guardrails.policy import Window, default_policy
 from guardrails.quiet_hours import local_window, quiet_hours_check
 from tests.guardrails.factories import profile
 
@@ -84,3 +86,26 @@ def test_no_send_ever_happens_outside_the_local_window(
     assert window.start <= local < window.end, (tz, now, send_at, local)
     # And the release time is itself allowed when checked again.
     assert quiet_hours_check(channel, p, send_at, POLICY)[0].outcome == Outcome.allow
+
+
+def test_a_window_across_midnight_allows_the_evening_and_holds_until_it_opens() -> None:
+    night = POLICY.model_copy(
+        update={
+            "quiet_hours": POLICY.quiet_hours.model_copy(
+                update={"default": Window(start=time(20), end=time(2))}
+            )
+        }
+    )
+    ny = profile(timezone="America/New_York", traits={})
+    late = datetime(2026, 3, 4, 4, 30, tzinfo=UTC)  # 23:30 in New York: inside
+    noon = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)  # 12:00: outside, opens at 20:00
+    verdict, until = quiet_hours_check("sms", ny, late, night)
+    assert verdict.outcome == Outcome.allow and until is None
+    verdict, until = quiet_hours_check("sms", ny, noon, night)
+    assert verdict.outcome == Outcome.hold
+    assert until == datetime(2026, 3, 5, 1, 0, tzinfo=UTC)  # 20:00 New York (EST)
+
+
+def test_an_empty_window_is_refused_when_the_policy_is_read() -> None:
+    with pytest.raises(ValidationError, match="allows nothing"):
+        Window(start=time(9), end=time(9))

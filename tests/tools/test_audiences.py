@@ -48,3 +48,19 @@ def test_add_remove_and_opt_out(engine: Engine, tmp_path: Path) -> None:
     dispatcher.run_until_idle()
     with Session(engine) as session:
         assert export_audience(session, "lapsed") == []
+
+
+def test_a_global_unsubscribe_leaves_every_audience_export(engine: Engine, tmp_path: Path) -> None:
+    _profile(engine, "c1")
+    add = {"audience": "lapsed", "op": "add", "email": "ann@example.com"}
+    add_message(engine, "audience", add, "1", customer_id="c1")
+    Dispatcher(engine, make_registry(engine, tmp_path)).run_until_idle()
+    with Session(engine) as session:
+        assert [m["customer_id"] for m in export_audience(session, "lapsed")] == ["c1"]
+    with session_scope(engine) as session:
+        profile = session.get(Profile, "c1")
+        assert profile is not None
+        profile.consent = {"all": {"status": "unsubscribed", "basis": "express"}}
+        session.add(profile)
+    with Session(engine) as session:
+        assert export_audience(session, "lapsed") == []

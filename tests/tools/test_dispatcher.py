@@ -103,6 +103,24 @@ def test_send_time_check_can_hold_or_block(engine: Engine, tmp_path: Path) -> No
     assert _sandbox_count(engine) == 0
 
 
+def test_a_send_time_check_that_raises_holds_its_row_and_the_rest_go_out(
+    engine: Engine, tmp_path: Path
+) -> None:
+    def pre_send(session: Session, message: OutboxMessage) -> Literal["send", "hold", "block"]:
+        if message.payload["to"].endswith("0"):
+            raise ValueError("no opening of the window within 4 days")
+        return "send"
+
+    dispatcher = Dispatcher(engine, make_registry(engine, tmp_path), pre_send=pre_send)
+    _sms(engine, 3)
+    stats = dispatcher.run_once()
+    assert (stats.sent, stats.held, stats.dead) == (2, 1, 0)
+    with Session(engine) as session:
+        [held] = session.exec(select(OutboxMessage).where(OutboxMessage.status == "held")).all()
+    assert held.last_error is not None and held.last_error.startswith("send-time check failed")
+    assert _sandbox_count(engine) == 2
+
+
 def test_crash_after_provider_accepted_does_not_send_twice(engine: Engine, tmp_path: Path) -> None:
     registry = make_registry(engine, tmp_path)
     row = add_message(engine, "sms", {"to": "+14155550100", "text": "hi"}, "crash")

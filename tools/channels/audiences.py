@@ -53,10 +53,12 @@ def hash_phone(phone: str, region: str = "US") -> str | None:
 
 
 def is_opted_out(profile: Profile | None) -> bool:
-    """True when the customer said no to ads (consent `ads` or `audience` unsubscribed)."""
+    """True when the customer said no to ads (consent `ads` or `audience` unsubscribed) or to
+    everything (consent `all`/`global` unsubscribed): a global unsubscribe leaves every
+    audience export too."""
     if profile is None:
         return False
-    for key in _OPT_OUT_KEYS:
+    for key in (*_OPT_OUT_KEYS, "all", "global"):
         entry = profile.consent.get(key) or {}
         if isinstance(entry, dict) and entry.get("status") == "unsubscribed":
             return True
