@@ -388,8 +388,8 @@ class Dispatcher:
                 verdict = _read_check(self.pre_send(session, row))
         except Exception as exc:  # a check that cannot decide never lets the message out
             log.exception("send-time check failed for outbox row %s", row.id)
-            until = now + timedelta(seconds=self.policy.hold_recheck_s)
-            self._mark_held(session, row, until, f"send-time check failed: {exc!r}"[:500])
+            recheck = now + timedelta(seconds=self.policy.hold_recheck_s)
+            self._mark_held(session, row, recheck, f"send-time check failed: {exc!r}"[:500])
             stats.held += 1
             return True
         if verdict.action == "hold":
