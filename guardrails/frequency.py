@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from core.clock import as_utc
 from core.domain import ProfileView, Verdict
-from core.tables import OutboxMessage
+from core.tables import Customer, OutboxMessage
 from guardrails.policy import Policy
 from guardrails.quiet_hours import zone_of
 
@@ -62,6 +62,19 @@ def day_bounds(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def same_person(session: Session, customer_id: str) -> list[str]:
+    """Every customer id that is this person: the canonical one and those merged into it.
+
+    Outbox rows keep the id they were queued for; after an identity merge the person's sends
+    today are spread over both ids, and a cap counted on one of them would let them through.
+    (`merged_into` always points at the final survivor: cdp/identity.py keeps it flat.)
+    """
+    row = session.get(Customer, customer_id)
+    canonical = row.merged_into if row is not None and row.merged_into else customer_id
+    merged = session.exec(select(Customer.id).where(Customer.merged_into == canonical)).all()
+    return sorted({canonical, *merged})
+
+
 def sends_today(
     session: Session,
     customer_id: str,
@@ -94,7 +107,8 @@ def sends_today(
         due_today = and_(due_today, queued_before)
     query = (
         select(OutboxMessage.channel, func.count())
-        .where(OutboxMessage.customer_id == customer_id, or_(sent_today, due_today))
+        .where(col(OutboxMessage.customer_id).in_(same_person(session, customer_id)))
+        .where(or_(sent_today, due_today))
         .group_by(col(OutboxMessage.channel))
     )
     if sending is not None:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from agents.journey.wiring import make_pre_send
 from core.db import session_scope
 from core.domain import Outcome, PlannedAction
-from core.tables import AuditEntry, OutboxMessage
+from core.tables import AuditEntry, Customer, OutboxMessage
 from guardrails.engine import check_action
 from guardrails.frequency import day_bounds, frequency_check, lock_customer, sends_today
 from guardrails.policy import default_policy
@@ -76,6 +76,20 @@ def test_counts_use_the_customers_local_day(engine: Engine) -> None:
     with Session(engine) as s:
         # a failed row is retried: it will still go out today, so it counts
         assert sends_today(s, "c1", now, tokyo) == Counter(email=1, sms=2)
+
+
+def test_sends_under_a_merged_id_count_for_the_person(engine: Engine) -> None:
+    """After an identity merge the outbox keeps the old id: both ids are one person's day."""
+    now = AFTERNOON_NY
+    ny = ZoneInfo("America/New_York")
+    with session_scope(engine) as s:
+        s.add(Customer(id="survivor"))
+        s.add(Customer(id="loser", merged_into="survivor"))
+        s.add(_outbox("loser", "email", now))
+        s.add(_outbox("survivor", "email", now))
+    with Session(engine) as s:
+        assert sends_today(s, "survivor", now, ny) == Counter(email=2)
+        assert sends_today(s, "loser", now, ny) == Counter(email=2)
 
 
 def test_every_row_that_may_still_go_out_counts_and_dead_rows_do_not(engine: Engine) -> None:
