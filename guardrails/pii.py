@@ -20,9 +20,12 @@ __all__ = ["PiiHit", "find_pii", "pii_check"]
 CHECK = "pii"
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+_CARD = re.compile(r"\b(?:\d[ .-]?){12,18}\d\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
-_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
+_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
+# National formats are read as these regions' numbers (US customers, the UK brand); numbers
+# written with a + country code are found for every region below.
+PHONE_REGIONS = ("US", "GB")
 _STREET_WORDS = (
     r"street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|way|place|pl|"
     r"terrace|parkway|pkwy|circle|cir|highway|hwy|square|sq|trail|row|close|crescent"
@@ -91,10 +94,15 @@ def find_pii(text: str) -> list[PiiHit]:
     ]
     hits += [PiiHit("ssn", m.group(0)) for m in _SSN.finditer(text)]
     hits += [PiiHit("address", m.group(0)) for m in _ADDRESS.finditer(text)]
-    for match in phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.VALID):
-        digits = _digits(match.raw_string)
-        if digits not in cards:
-            hits.append(PiiHit("phone", digits[-10:]))
+    phones: set[str] = set()
+    for region in PHONE_REGIONS:
+        for match in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.VALID
+        ):
+            digits = _digits(match.raw_string)
+            if digits not in cards and digits[-10:] not in phones:
+                phones.add(digits[-10:])
+                hits.append(PiiHit("phone", digits[-10:]))
     for m in re.finditer(r"\+\d[\d ()./-]{7,18}\d", text):  # international, any region
         digits = _digits(m.group(0))
         if digits not in cards and not any(

@@ -307,3 +307,19 @@ def test_requests_for_personal_investment_advice_escalate(text: str) -> None:
 )
 def test_general_finance_questions_pass(text: str) -> None:
     assert financial_advice_check(text).outcome == Outcome.allow
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Call your advisor Jane Smith on 07911 123456", "phone"),  # UK national format
+        ("Her SSN is 078 05 1120.", "ssn"),
+        ("Card 4111.1111.1111.1111 on file", "credit_card"),
+    ],
+)
+def test_pii_in_other_common_spellings_is_found(text: str, kind: str) -> None:
+    assert kind in {h.kind for h in find_pii(text)}
+
+
+def test_prices_dates_and_order_numbers_are_not_pii() -> None:
+    assert find_pii("Order 12345 ships 2026-12-03; the Beacon 400 is £39.00, 9-5 daily.") == []
