@@ -114,6 +114,8 @@ def consent_check(
     if status == "unsubscribed":
         return Verdict.block(CHECK, f"unsubscribed:{channel}")
     if status == "implied":
+        if channel not in policy.consent.implied_channels:
+            return Verdict.block(CHECK, f"express_consent_required:{channel}")
         basis = record.get("basis")
         days = policy.consent.implied_days.get(str(basis))
         since = _since(record)

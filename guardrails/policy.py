@@ -27,6 +27,8 @@ class _Frozen(BaseModel):
 class ConsentPolicy(_Frozen):
     required_channels: list[str] = ["email", "sms", "push", "audience"]
     implied_days: dict[str, int] = {"purchase": 730, "inquiry": 183}
+    # Channels where implied consent is enough; marketing SMS needs express consent (US TCPA).
+    implied_channels: list[str] = ["email"]
 
 
 class FrequencyPolicy(_Frozen):

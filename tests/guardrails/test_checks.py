@@ -79,6 +79,14 @@ def test_casl_implied_consent_expires(basis: str, age_days: int, outcome: Outcom
         assert v.reasons[0].startswith(f"implied_consent_expired:email:{basis}")
 
 
+def test_marketing_sms_needs_express_consent_not_a_purchase() -> None:
+    since = (AFTERNOON_NY - timedelta(days=10)).isoformat()
+    implied = {"status": "implied", "basis": "purchase", "since": since}
+    p = profile(consent={"sms": implied, "email": implied})
+    assert consent_check("sms", p, AFTERNOON_NY, POLICY).reasons == ["express_consent_required:sms"]
+    assert consent_check("email", p, AFTERNOON_NY, POLICY).outcome == Outcome.allow
+
+
 def test_missing_consent_blocks_but_webhook_needs_none() -> None:
     p = profile(consent={})
     assert consent_check("sms", p, AFTERNOON_NY, POLICY).reasons == ["no_consent:sms"]
