@@ -127,6 +127,36 @@ class NulInUrlMiddleware:
         await self.app(scope, receive, send)
 
 
+CONSOLE_HEADERS = (
+    (b"x-frame-options", b"DENY"),  # approve/pause pages must not be framed (clickjacking)
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),  # pages full of customer data stay out of caches
+)
+
+
+class ConsoleHeadersMiddleware:
+    """Security headers on every console response (`/console/...`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/console"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in CONSOLE_HEADERS if n not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def discover_routers() -> list[Any]:
     """Every `api/routes/<name>.py` that defines `router`, in name order."""
     found = []
@@ -191,6 +221,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
+    app.add_middleware(ConsoleHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in discover_routers():
         app.include_router(router)

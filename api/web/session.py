@@ -39,7 +39,7 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "dashboard": frozenset({Role.marketer, Role.reviewer}),
     "audit": frozenset(),
     "controls": frozenset({Role.marketer}),
-    "chat": frozenset({Role.marketer, Role.reviewer}),  # POST /v1/chat: tools per role
+    "chat": frozenset({Role.marketer}),  # POST /v1/chat is marketer-only (CONTRACT.md)
 }
 
 # Navigation: (ability, path, label), in menu order.

@@ -138,8 +138,8 @@ def test_open_redirects_are_not_followed(console: TestClient, scene: Scene) -> N
     [
         (
             Role.reviewer,
-            ["Review queue", "Dashboard", "Chat"],
-            ["Customers", "Journeys", "Audit log", "Outboxes"],
+            ["Review queue", "Dashboard"],
+            ["Customers", "Journeys", "Audit log", "Outboxes", "Chat"],
         ),
         (Role.marketer, ["Customers", "Journeys", "Outboxes"], ["Review queue", "Audit log"]),
         (Role.admin, ["Review queue", "Customers", "Audit log"], []),
@@ -290,7 +290,7 @@ def test_edited_review_says_it_awaits_a_second_reviewer_and_who_edited_it(
     assert "disabled" not in _approve_button(theirs)
 
 
-def test_chat_panel_is_for_marketers_and_reviewers_and_talks_to_the_chat_api(
+def test_chat_panel_is_for_marketers_and_talks_to_the_chat_api(
     console: TestClient, scene: Scene
 ) -> None:
     sign_in(console, scene.keys[Role.marketer])
@@ -300,10 +300,35 @@ def test_chat_panel_is_for_marketers_and_reviewers_and_talks_to_the_chat_api(
     script = console.get("/console/static/chat.js")
     assert script.status_code == 200 and 'fetch("/v1/chat"' in script.text
     console.cookies.clear()
-    sign_in(console, scene.keys[Role.reviewer])  # reviewers list and act on reviews by chat
-    page = console.get("/console/chat")
-    assert page.status_code == 200 and 'id="chat-form"' in page.text
-    assert "approve or reject flagged actions" in page.text
+    sign_in(console, scene.keys[Role.reviewer])  # POST /v1/chat is marketer-only: no panel
+    assert 'href="/console/chat"' not in console.get("/console/reviews").text
     # marketer-only pages stay closed to reviewers
-    for path in ("/console/customers", "/console/journeys", "/console/outbox"):
+    for path in ("/console/chat", "/console/customers", "/console/journeys", "/console/outbox"):
         assert console.get(path).status_code == 403, path
+
+
+def test_console_pages_cannot_be_framed_or_cached(console: TestClient, scene: Scene) -> None:
+    sign_in(console, scene.keys[Role.reviewer])
+    for path in ("/console/reviews", "/console/login"):
+        headers = console.get(path).headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "no-store"
+
+
+def test_the_sign_in_page_shows_no_text_from_the_url(console: TestClient) -> None:
+    page = console.get("/console/login?error=Get+a+new+key+at+https://evil.example/cjo")
+    assert page.status_code == 200 and "evil.example" not in page.text
+
+
+def test_pausing_an_unknown_journey_from_the_console_is_refused(
+    console: TestClient, scene: Scene, sqlite_engine: Engine
+) -> None:
+    csrf = sign_in(console, scene.keys[Role.marketer])
+    answer = console.post(
+        "/console/controls/pause", data={"what": "journey:<b>x</b>", "csrf": csrf}
+    )
+    assert answer.status_code == 422
+    with Session(sqlite_engine) as s:
+        assert not is_paused(s, journey_slug="<b>x</b>")

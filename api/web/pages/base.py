@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlmodel import select
 
 from api.deps import EngineDep, SessionDep
 from api.web.session import (
@@ -22,6 +23,7 @@ from api.web.templating import render
 from core.controls import set_paused
 from core.domain import CHANNELS
 from core.keys import Role
+from core.tables import Journey
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,8 +78,9 @@ def home(request: Request, engine: EngineDep) -> Response:
 
 
 @router.get("/console/login")
-def login_form(request: Request, error: str | None = None) -> HTMLResponse:
-    return render(request, "login.html", user=None, error=error)
+def login_form(request: Request) -> HTMLResponse:
+    """The sign-in form; messages come only from this app (a ?error= text could be anyone's)."""
+    return render(request, "login.html", user=None, error=None)
 
 
 @router.post("/console/login")
@@ -125,7 +128,7 @@ def _control_target(scope: str, target: str) -> tuple[str, str]:
         raise HTTPException(status_code=422, detail=f"target: unknown channel {target!r}")
     if scope == "journey" and not target.strip():
         raise HTTPException(status_code=422, detail="target: name the journey to pause")
-    return scope, target
+    return scope, target.strip()
 
 
 def _forbid_controls(request: Request, user: UserDep, session: SessionDep) -> Response | None:
@@ -156,6 +159,11 @@ def pause(
         return refused
     scope, _, target = what.partition(":")
     scope, target = _control_target(scope, target or "*")
+    if (
+        scope == "journey"
+        and session.exec(select(Journey.id).where(Journey.slug == target)).first() is None
+    ):
+        raise HTTPException(status_code=422, detail=f"target: no journey with slug {target!r}")
     set_paused(
         session,
         scope=scope,  # type: ignore[arg-type]  # checked by _control_target

@@ -1,4 +1,4 @@
-"""The chat panel: the assistant of POST /v1/chat (marketers, and reviewers for reviews)."""
+"""The chat panel: the assistant of POST /v1/chat (marketers; reviewers use the review queue)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, func, select
 
+from agents.journey.spec import JourneySpecError
 from api.deps import SessionDep, SettingsDep
 from api.web import journey_service
 from api.web.journey_graph import parse_graph, render_svg
@@ -154,7 +155,7 @@ def journeys(request: Request, session: SessionDep, user: UserDep) -> Response:
 def _holdout(session: Session, slug: str) -> tuple[Any, str | None]:
     try:
         return journey_service.holdout_view(session, slug), None
-    except ServiceMissing as exc:
+    except (ServiceMissing, JourneySpecError) as exc:  # a stored version that no longer validates
         return None, f"The holdout comparison is unavailable: {exc}"
 
 
