@@ -160,13 +160,21 @@ def bind_accept(env: ToolEnv, args: dict[str, Any]) -> tuple[dict[str, Any], str
         f"Accepting makes journey {row.slug} v{row.version} (proposal {row.id[:8]}) active: "
         "it will start contacting customers. Go ahead?"
     )
-    return {**args, "journey": row.id}, question
+    return {**args, "proposal_id": row.id}, question
 
 
-def accept_journey(env: ToolEnv, journey: str | None = None) -> ToolResult:
+def accept_journey(
+    env: ToolEnv, journey: str | None = None, proposal_id: str | None = None
+) -> ToolResult:
     """Accept a proposed journey (slug or proposal id; the newest proposal when omitted) and
-    make it active. Marketers only, and only after they confirm; the acceptance is audited."""
-    row = _proposal(env, journey)
+    make it active. Marketers only, and only after they confirm; the acceptance is audited.
+    `proposal_id` is set by the confirmation step: the proposal its question named."""
+    if proposal_id:
+        row = env.session.get(Journey, proposal_id)
+        if row is None or row.status != "proposed":
+            raise ToolError("that proposal is no longer waiting to be accepted; nothing changed")
+    else:
+        row = _proposal(env, journey)
     validate_journey_yaml(row.definition)
     row.status = "active"
     env.session.add(row)

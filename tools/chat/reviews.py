@@ -115,7 +115,7 @@ def bind_approval(env: ToolEnv, args: dict[str, Any]) -> tuple[dict[str, Any], s
     row = _find(env, str(args.get("review_id") or ""))
     if row.status != "pending":
         raise ToolError(f"review {row.id[:8]} is already {row.status}")
-    bound = {**args, "review_id": row.id, "content_hash": row.content_hash}
+    bound = {**args, "content_hash": row.content_hash}  # another review has another hash
     question = (
         f"Approving review {row.id[:8]} sends this {row.channel} message to {row.customer_id}: "
         f'"{_excerpt(row.content)}" Go ahead?'
