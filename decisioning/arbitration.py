@@ -369,7 +369,10 @@ def _choose(
     if arm == "rules":
         if not passed:
             return None, "no_candidate_passed", 1.0
-        best = max(passed, key=lambda p: (p[0].priority, p[0].value, -p[0].cost))
+        worth = [p for p in passed if p[1] > 0]  # never an action worth less than nothing
+        if not worth:
+            return None, "nothing_beats_doing_nothing", 1.0
+        best = max(worth, key=lambda p: (p[0].priority, p[0].value, -p[0].cost))
         return best, "highest_marketer_priority", 1.0
     options: list[tuple[ActionSpec, float, dict[str, Any]] | None] = [*passed, None]
     ranked = max(passed, key=lambda p: p[1], default=None)

@@ -7,6 +7,7 @@ a `decision.made` audit entry in the caller's transaction, and hand back a `Deci
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from core import audit
 from core.clock import as_utc
+from core.customers import lock_customer, same_person
 from core.domain import DecisionContext, DecisionOutcome, ProfileView
 from core.tables import Decision, new_id
 from decisioning.arbitration import NOTHING, Arbitration, PolicyConfig, arbitrate
@@ -67,12 +69,13 @@ def load_bandit(session: Session) -> BanditModel:
 def recent_decisions(
     session: Session, customer_id: str, catalog: Catalog, now: datetime
 ) -> list[PastDecision]:
-    """Actions actually chosen for this customer (not held out) within the longest lookback."""
+    """Actions actually chosen for this person (not held out) within the longest lookback,
+    under any id merged into theirs: decisions keep the id they were made for."""
     days = max([HISTORY_DAYS, *(a.cooldown_days for a in catalog.actions)])
     rows = session.exec(
         select(Decision.action_id, Decision.created_at)
         .where(
-            Decision.customer_id == customer_id,
+            col(Decision.customer_id).in_(same_person(session, customer_id)),
             col(Decision.action_id).is_not(None),
             Decision.holdout == False,  # noqa: E712
             col(Decision.created_at) >= now - timedelta(days=days),
@@ -97,7 +100,7 @@ def _churn_explanation(
     if churn_model is not None and profile.computed.get("churn_risk") is None:
         return churn_model.explain(profile.computed)
     risk = profile.computed.get("churn_risk")
-    if isinstance(risk, int | float):
+    if isinstance(risk, int | float) and math.isfinite(risk):  # NaN would void every score
         out: dict[str, Any] = {"score": float(risk), "source": "profile.computed.churn_risk"}
         if churn_model is not None:
             out["contributions"] = churn_model.explain(profile.computed)["contributions"]
@@ -121,10 +124,12 @@ def decide(
     """Choose the next best action (or none) for `profile` in `ctx`, persist and audit it.
 
     Runs in the caller's transaction: the Decision row and its `decision.made` audit entry
-    commit or roll back together with whatever the caller does.
+    commit or roll back together with whatever the caller does. The customer is locked first,
+    so two decisions for one person at once cannot both pass a cooldown or the offer budget.
     """
     now = as_utc(now)
     catalog = catalog or default_catalog()
+    lock_customer(session, profile.customer_id)
     result = _arbitrate(session, profile, ctx, now, catalog, suitability, churn_model, policy)
     return _store(session, profile, ctx, now, catalog, result, actor)
 

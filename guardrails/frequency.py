@@ -10,17 +10,17 @@ inserts the outbox row, and the dispatcher re-checks under the same lock before 
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, text
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from core.clock import as_utc
+from core.customers import lock_customer, same_person
 from core.domain import ProfileView, Verdict
-from core.tables import Customer, OutboxMessage
+from core.tables import OutboxMessage
 from guardrails.policy import Policy
 from guardrails.quiet_hours import zone_of
 
@@ -39,40 +39,12 @@ UNCOUNTED_STATUSES = ("dead",)
 UTC = ZoneInfo("UTC")
 
 
-def lock_customer(session: Session, customer_id: str) -> None:
-    """Serialise check-then-insert for one customer until the transaction ends.
-
-    PostgreSQL: a transaction-scoped advisory lock on a hash of the id. SQLite: every write
-    transaction already holds the database's single write lock (BEGIN IMMEDIATE), so nothing
-    more is needed.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        key = zlib.crc32(f"cjo-customer:{customer_id}".encode())
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-    else:
-        # Make sure the transaction (and with it the write lock) has begun.
-        session.execute(text("SELECT 1"))
-
-
 def day_bounds(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """UTC start and end of the local calendar day containing `now` (DST days are 23/25 h)."""
     local = as_utc(now).astimezone(zone)
     start = datetime.combine(local.date(), datetime.min.time(), tzinfo=zone)
     end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def same_person(session: Session, customer_id: str) -> list[str]:
-    """Every customer id that is this person: the canonical one and those merged into it.
-
-    Outbox rows keep the id they were queued for; after an identity merge the person's sends
-    today are spread over both ids, and a cap counted on one of them would let them through.
-    (`merged_into` always points at the final survivor: cdp/identity.py keeps it flat.)
-    """
-    row = session.get(Customer, customer_id)
-    canonical = row.merged_into if row is not None and row.merged_into else customer_id
-    merged = session.exec(select(Customer.id).where(Customer.merged_into == canonical)).all()
-    return sorted({canonical, *merged})
 
 
 def sends_today(

@@ -135,6 +135,19 @@ def test_rules_arm_follows_marketer_priority_and_is_recorded() -> None:
     assert result.explanation["chosen"]["reason"] == "highest_marketer_priority"
 
 
+def test_rules_arm_never_picks_an_action_worth_less_than_doing_nothing() -> None:
+    costly = CATALOG.model_copy(
+        update={"actions": [a.model_copy(update={"cost": 1_000.0}) for a in CATALOG.actions]}
+    )
+    ctx = DecisionContext(trigger="churn_risk_high")
+    p = profile(churn_risk=0.9, monetary=900.0)
+    result = arbitrate(
+        p, ctx, now=NOW, catalog=costly, bandit=BanditModel(), policy=policy(force_arm="rules")
+    )
+    assert result.action is None
+    assert result.explanation["chosen"]["reason"] == "nothing_beats_doing_nothing"
+
+
 def test_policy_split_is_about_the_configured_share() -> None:
     arms = [
         _run(profile(f"c{i}"), cart_ctx(), policy=policy(model_share=0.7)).policy_arm

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from core import audit
 from core.db import session_scope
 from core.domain import DecisionContext
-from core.tables import AuditEntry, Decision
+from core.tables import AuditEntry, Customer, Decision
 from decisioning.bandit import MODEL_NAME
 from decisioning.catalog import load_catalog
 from decisioning.engine import decide
@@ -58,6 +58,44 @@ def test_cooldown_uses_the_customers_stored_decisions(engine: Engine) -> None:
         c for c in second.explanation["candidates"] if c["action_id"] == "cart_reminder_email"
     )
     assert [f["check"] for f in cand["filters"] if not f["passed"]] == ["cooldown"]
+
+
+def test_cooldown_counts_decisions_made_under_a_merged_id(engine: Engine) -> None:
+    """Decisions keep the id they were made for; after an identity merge they still count."""
+    with session_scope(engine) as session:
+        session.add(Customer(id="old-id"))
+        session.add(Customer(id="cust-1"))
+    with session_scope(engine) as session:
+        first = decide(
+            session, profile("old-id", consent=EMAIL_ONLY), cart_ctx(), now=NOW, policy=policy()
+        )
+    with session_scope(engine) as session:
+        merged = session.get(Customer, "old-id")
+        assert merged is not None
+        merged.merged_into = "cust-1"
+        session.add(merged)
+    with session_scope(engine) as session:
+        later = decide(
+            session,
+            profile("cust-1", consent=EMAIL_ONLY),
+            cart_ctx(),
+            now=NOW + timedelta(hours=1),
+            policy=policy(),
+        )
+    assert first.action_id == "cart_reminder_email"
+    assert later.action_id != "cart_reminder_email"
+
+
+def test_a_nan_churn_risk_is_ignored_not_spread_into_every_score(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        outcome = decide(
+            session,
+            profile(consent=EMAIL_ONLY, churn_risk=float("nan")),
+            cart_ctx(),
+            now=NOW,
+            policy=policy(),
+        )
+    assert outcome.action_id == "cart_reminder_email"
 
 
 def test_holdout_customers_never_receive_the_held_out_actions(sqlite_engine: Engine) -> None:
