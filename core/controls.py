@@ -12,11 +12,20 @@ from sqlmodel import Session, select
 
 from core import audit
 from core.clock import utcnow
-from core.tables import Control
+from core.tables import Control, Journey
 
-__all__ = ["Scope", "active_pauses", "is_paused", "set_paused"]
+__all__ = ["Scope", "active_pauses", "is_paused", "journey_exists", "set_paused"]
 
 Scope = Literal["all", "channel", "journey"]
+
+
+def journey_exists(session: Session, slug: str) -> bool:
+    """Whether any version of journey `slug` is stored: what a person pausing it means.
+
+    The entry points people use (API, console, chat) refuse a pause of an unknown slug, which
+    would pause nothing; `set_paused` itself stays usable for any scope and target.
+    """
+    return session.exec(select(Journey.id).where(Journey.slug == slug)).first() is not None
 
 
 def set_paused(

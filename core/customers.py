@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import zlib
 
-from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlalchemy import CompoundSelect, func, literal, or_, text
+from sqlmodel import Session, col, select
 
 from core.tables import Customer
 
@@ -32,14 +32,18 @@ def lock_customer(session: Session, customer_id: str) -> None:
         session.execute(text("SELECT 1"))
 
 
-def same_person(session: Session, customer_id: str) -> list[str]:
-    """Every customer id that is this person: the canonical one and those merged into it.
+def same_person(customer_id: str) -> CompoundSelect:
+    """SQL for every customer id that is this person: the canonical one, those merged into
+    it, and `customer_id` itself (which may have no customer row, e.g. an anonymous visitor).
 
     Rows written for a customer (outbox messages, decisions) keep the id they were written
-    for; after an identity merge a count on one id alone would miss the others.
+    for; after an identity merge a count on one id alone would miss the others. Used as
+    `col(...).in_(same_person(id))`, so it costs no extra round trip.
     (`merged_into` always points at the final survivor: cdp/identity.py keeps it flat.)
     """
-    row = session.get(Customer, customer_id)
-    canonical = row.merged_into if row is not None and row.merged_into else customer_id
-    merged = session.exec(select(Customer.id).where(Customer.merged_into == canonical)).all()
-    return sorted({canonical, *merged})
+    merged_into = select(Customer.merged_into).where(Customer.id == customer_id).scalar_subquery()
+    canonical = func.coalesce(merged_into, customer_id)
+    others = select(Customer.id).where(
+        or_(col(Customer.id) == canonical, col(Customer.merged_into) == canonical)
+    )
+    return others.union(select(literal(customer_id)))

@@ -75,7 +75,7 @@ def recent_decisions(
     rows = session.exec(
         select(Decision.action_id, Decision.created_at)
         .where(
-            col(Decision.customer_id).in_(same_person(session, customer_id)),
+            col(Decision.customer_id).in_(same_person(customer_id)),
             col(Decision.action_id).is_not(None),
             Decision.holdout == False,  # noqa: E712
             col(Decision.created_at) >= now - timedelta(days=days),

@@ -79,7 +79,7 @@ def sends_today(
         due_today = and_(due_today, queued_before)
     query = (
         select(OutboxMessage.channel, func.count())
-        .where(col(OutboxMessage.customer_id).in_(same_person(session, customer_id)))
+        .where(col(OutboxMessage.customer_id).in_(same_person(customer_id)))
         .where(or_(sent_today, due_today))
         .group_by(col(OutboxMessage.channel))
     )

@@ -115,17 +115,24 @@ def route(state: ChatState, runtime: Runtime[ChatContext]) -> Command[Literal["a
     )
 
 
+def _tool_env(ctx: ChatContext, session: Session, conversation_id: str = "") -> ToolEnv:
+    """What a tool (or a lookup on the tools' behalf) runs with: the caller's authority."""
+    return ToolEnv(
+        session=session,
+        settings=ctx.settings,
+        actor=ctx.actor,
+        role=ctx.role,
+        conversation_id=conversation_id,
+        llm=ctx.llm,
+        extras=ctx.extras,
+        creative_writer=ctx.creative_writer,
+    )
+
+
 def _known(ctx: ChatContext) -> Known:
     with Session(ctx.engine) as session:
         slugs = tuple(sorted(set(session.exec(select(Journey.slug)).all())))
-        env = ToolEnv(
-            session=session,
-            settings=ctx.settings,
-            actor=ctx.actor,
-            role=ctx.role,
-            conversation_id="",
-            extras=ctx.extras,
-        )
+        env = _tool_env(ctx, session)
         try:
             action_ids = tuple(a.id for a in actions(env))
         except ToolError:
@@ -251,21 +258,12 @@ def _bind(ctx: ChatContext, calls: list[dict[str, Any]]) -> dict[str, str]:
     when the answer comes and must not look again (the review may have been edited since).
     """
     questions: dict[str, str] = {}
-    binding = [c for c in calls if tool_by_name(c["name"]).bind is not None]
+    binding = [(c, bind) for c in calls if (bind := tool_by_name(c["name"]).bind) is not None]
     if not binding:
         return questions
     with session_scope(ctx.engine) as session:
-        env = ToolEnv(
-            session=session,
-            settings=ctx.settings,
-            actor=ctx.actor,
-            role=ctx.role,
-            conversation_id="",
-            extras=ctx.extras,
-        )
-        for call in binding:
-            bind = tool_by_name(call["name"]).bind
-            assert bind is not None
+        env = _tool_env(ctx, session)
+        for call, bind in binding:
             call["args"], questions[call["id"]] = bind(env, call["args"])
     return questions
 
@@ -346,17 +344,7 @@ def tools(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
             if spec.needs_confirmation(call["args"]) and call["id"] not in confirmed:
                 raise ToolError(f"{spec.name} needs the user's confirmation first")
             with session_scope(ctx.engine) as session:
-                env = ToolEnv(
-                    session=session,
-                    settings=ctx.settings,
-                    actor=ctx.actor,
-                    role=ctx.role,
-                    conversation_id=conversation,
-                    llm=ctx.llm,
-                    extras=ctx.extras,
-                    creative_writer=ctx.creative_writer,
-                )
-                result = spec.run(env, call["args"])
+                result = spec.run(_tool_env(ctx, session, conversation), call["args"])
                 audit.append(
                     session,
                     actor=ctx.actor,

@@ -12,12 +12,12 @@ import uuid
 from datetime import datetime
 
 from langgraph.config import get_config
-from sqlalchemy import update
+from sqlalchemy import Update, update
 from sqlmodel import Session, col
 
 from core.tables import JourneyRun
 
-__all__ = ["LeaseLost", "current_lease", "new_lease", "renew"]
+__all__ = ["LeaseLost", "current_lease", "held", "new_lease", "renew"]
 
 
 class LeaseLost(Exception):
@@ -42,12 +42,15 @@ def current_lease() -> str | None:
     return str(lease) if lease else None
 
 
+def held(run_id: str, lease: str | None) -> Update:
+    """An UPDATE of the run that changes nothing unless `lease` (when given) is still its own."""
+    query = update(JourneyRun).where(col(JourneyRun.id) == run_id)
+    return query if lease is None else query.where(col(JourneyRun.lease) == lease)
+
+
 def renew(session: Session, run_id: str, now: datetime) -> None:
     """Refresh the run's `updated_at` in the caller's transaction, if the lease is still ours."""
-    query = update(JourneyRun).where(col(JourneyRun.id) == run_id)
     lease = current_lease()
-    if lease is not None:
-        query = query.where(col(JourneyRun.lease) == lease)
-    done = session.execute(query.values(updated_at=now))
+    done = session.execute(held(run_id, lease).values(updated_at=now))
     if lease is not None and done.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(f"run {run_id} was taken over by another runner")

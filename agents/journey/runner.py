@@ -29,7 +29,7 @@ from agents import outcomes
 from agents.checkpointing import Checkpointer, make_checkpointer
 from agents.journey.context import JourneyContext
 from agents.journey.graph import build_graph
-from agents.journey.lease import LeaseLost, new_lease
+from agents.journey.lease import LeaseLost, held, new_lease
 from agents.journey.nodes import goal_event, journey_paused
 from agents.journey.spec import JourneySpec, JourneySpecError
 from agents.journey.state import JourneyInput
@@ -485,11 +485,11 @@ class JourneyRunner:
     ) -> None:
         lease = self._leases.pop(run_id, None)  # the run leaves this runner's hands here
         with session_scope(self.context.engine) as session:
-            query = update(JourneyRun).where(col(JourneyRun.id) == run_id)
-            if lease is not None:  # never overwrite the state a runner that took over set
-                query = query.where(col(JourneyRun.lease) == lease)
+            # with our lease only: never overwrite the state a runner that took over set
             done = session.execute(
-                query.values(status=status, updated_at=self.context.now(), lease=None, **values)
+                held(run_id, lease).values(
+                    status=status, updated_at=self.context.now(), lease=None, **values
+                )
             )
             if lease is not None and done.rowcount != 1:  # type: ignore[attr-defined]
                 log.warning("journey run %s: another runner holds it; not marking it", run_id)

@@ -6,13 +6,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
-from sqlmodel import select
 
 from api.deps import MarketerDep, SessionDep
 from api.errors import ApiError
 from core import controls
 from core.domain import CHANNELS
-from core.tables import Control, Journey
+from core.tables import Control
 
 router = APIRouter(prefix="/v1/controls", tags=["controls"])
 
@@ -49,14 +48,16 @@ def _public(row: Control) -> dict[str, Any]:
 
 
 def _set(body: ControlBody, session: Any, actor: str, paused: bool) -> dict[str, Any]:
-    if paused and body.scope == "journey":
-        known = session.exec(select(Journey.id).where(Journey.slug == body.target)).first()
-        if known is None:
-            raise ApiError(
-                422,
-                f"no journey with slug {body.target!r}; nothing would be paused",
-                fields=[{"field": "body.target", "reason": "unknown journey slug"}],
-            )
+    if (
+        paused
+        and body.scope == "journey"
+        and not controls.journey_exists(session, body.target or "")
+    ):
+        raise ApiError(
+            422,
+            f"no journey with slug {body.target!r}; nothing would be paused",
+            fields=[{"field": "body.target", "reason": "unknown journey slug"}],
+        )
     row = controls.set_paused(
         session,
         scope=body.scope,

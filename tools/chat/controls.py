@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlmodel import select
-
 from core import controls
 from core.domain import CHANNELS
-from core.tables import Journey
 from tools.chat.env import ToolEnv, ToolError, ToolResult
 
 __all__ = ["pause", "resume", "show_pauses"]
@@ -24,10 +21,7 @@ def _target(env: ToolEnv, scope: Scope, target: str | None) -> str:
     target = target.strip().lower()
     if scope == "channel" and target not in CHANNELS:
         raise ToolError(f"unknown channel {target!r}; one of {', '.join(CHANNELS)}")
-    if (
-        scope == "journey"
-        and env.session.exec(select(Journey.slug).where(Journey.slug == target)).first() is None
-    ):
+    if scope == "journey" and not controls.journey_exists(env.session, target):
         raise ToolError(f"no journey is called {target!r}")
     return target
 

@@ -101,12 +101,10 @@ def approve_review(
 
 
 def _excerpt(content: dict[str, Any], limit: int = 240) -> str:
-    parts = [
-        str(content[k])
-        for k in ("subject", "title", "headline", "text", "body_text", "body", "script")
-        if content.get(k)
-    ]
-    text = " | ".join(parts) or str(content)
+    """The words the customer would read (brand's own reading of content), shortened."""
+    from brand.conformance import copy_text  # brand's store is heavy to import; only here
+
+    text = " | ".join(copy_text(content).splitlines()) or str(content)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlmodel import select
 
 from api.deps import EngineDep, SessionDep
 from api.web.session import (
@@ -20,10 +19,9 @@ from api.web.session import (
     resolve_key,
 )
 from api.web.templating import render
-from core.controls import set_paused
+from core.controls import journey_exists, set_paused
 from core.domain import CHANNELS
 from core.keys import Role
-from core.tables import Journey
 
 router = APIRouter(include_in_schema=False)
 
@@ -159,10 +157,7 @@ def pause(
         return refused
     scope, _, target = what.partition(":")
     scope, target = _control_target(scope, target or "*")
-    if (
-        scope == "journey"
-        and session.exec(select(Journey.id).where(Journey.slug == target)).first() is None
-    ):
+    if scope == "journey" and not journey_exists(session, target):
         raise HTTPException(status_code=422, detail=f"target: no journey with slug {target!r}")
     set_paused(
         session,
